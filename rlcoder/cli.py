@@ -1,0 +1,114 @@
+"""The `rlcoder` command line: parses arguments and validates the config before any heavy import.
+
+Each command's handler lives in the module that owns the work and is imported only when that
+command runs, so `rlcoder --help` and config errors cost no torch, Ray or vLLM import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from rlcoder.config import ConfigError, RunConfig, load_config
+
+# command path -> (help line, "module:function" taking the parsed args, argument adder)
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", help="YAML run config (defaults apply where it is silent)")
+    p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="dotted config overrides")
+
+
+def _add_tiny_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="directory to write the model and tokenizer to")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+
+
+def _add_reward_serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    p.add_argument("--port", type=int, default=8711, help="port (0 = any free port)")
+    p.add_argument("--workers", type=int, default=None, help="concurrent executions (default: cores)")
+    p.add_argument("--queue-limit", type=int, default=None, help="items waiting before 429")
+
+
+COMMANDS: dict[tuple[str, ...], tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = {
+    ("config",): (
+        "validate a run config and print it resolved",
+        "rlcoder.cli:cmd_config",
+        _add_config_args,
+    ),
+    ("tiny-model",): (
+        "build the tiny offline model and tokenizer (deterministic, no download)",
+        "rlcoder.tiny_model:cmd_tiny_model",
+        _add_tiny_model_args,
+    ),
+    ("reward", "serve"): (
+        "run the reward scoring service (HTTP)",
+        "reward.server:cmd_serve",
+        _add_reward_serve_args,
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rlcoder",
+        description="RL post-training of code LLMs against executed unit tests.",
+    )
+    groups: dict[tuple[str, ...], argparse._SubParsersAction] = {
+        (): parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    }
+    for path, (help_line, target, add_args) in COMMANDS.items():
+        for depth in range(1, len(path)):
+            prefix = path[:depth]
+            if prefix not in groups:
+                sub = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{prefix[-1]} commands")
+                groups[prefix] = sub.add_subparsers(dest=f"command_{depth}", metavar="COMMAND", required=True)
+        cmd = groups[path[:-1]].add_parser(path[-1], help=help_line, description=help_line)
+        add_args(cmd)
+        cmd.set_defaults(_target=target)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The run config named by --config and the overrides; ConfigError on bad input."""
+    return load_config(args.config, args.overrides)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from rlcoder.config import batch_plan, dump_config
+
+    cfg = config_from_args(args)
+    sys.stdout.write(dump_config(cfg))
+    plan = batch_plan(cfg)
+    print(
+        f"# batch: {plan.prompts_per_step} prompts x {plan.samples_per_prompt} samples = "
+        f"{plan.completions_per_step} completions/step, {plan.gradient_accumulation_steps} "
+        f"accumulation steps of {plan.completions_per_device_batch} x {plan.num_processes} processes"
+    )
+    return 0
+
+
+def _resolve(target: str) -> Handler:
+    module, func = target.split(":")
+    handler: Handler = getattr(importlib.import_module(module), func)
+    return handler
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _resolve(args._target)(args)
+    except ConfigError as exc:
+        print(f"rlcoder: config error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rlcoder: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""The one config schema of a run, its loading (defaults <- YAML <- dotted overrides) and the
+batch arithmetic derived from it.
+
+Depends on pydantic and PyYAML only, so the CLI can validate a config before any heavy import.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message is one line naming the field."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(Section):
+    name_or_path: str = Field("tiny", description="HF hub id, local directory, or 'tiny' (built offline)")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="weights dtype")
+    max_model_len: int = Field(1024, gt=0, description="prompt + completion tokens the engine holds")
+    trust_remote_code: bool = Field(False, description="passed to transformers and vLLM")
+
+
+class LoraConfig(Section):
+    enabled: bool = Field(False, description="train a LoRA adapter instead of full weights")
+    r: int = Field(16, gt=0, description="LoRA rank")
+    alpha: int = Field(32, gt=0, description="LoRA alpha")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="LoRA dropout")
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+        description="module names that get adapters",
+    )
+
+
+class DataConfig(Section):
+    train_source: str = Field("bundled:train", description="'bundled:<split>', a hub id, or a parquet/jsonl/arrow path")
+    eval_source: str = Field("bundled:eval", description="held-out problems for eval, same forms as train_source")
+    limit: int | None = Field(None, gt=0, description="use only the first N problems")
+    prompt_style: Literal["auto", "instruct", "complete"] = Field(
+        "auto", description="'auto' follows each problem's own style"
+    )
+    max_prompt_tokens: int = Field(512, gt=0, description="prompts longer than this are dropped")
+    system_prompt: str = Field(
+        "You are a careful Python programmer. Answer with one fenced ```python code block.",
+        description="system message of every chat prompt",
+    )
+    shuffle_seed: int = Field(0, description="seed of the problem order")
+
+
+class RolloutConfig(Section):
+    engine: Literal["vllm", "transformers"] = Field("vllm", description="inference engine of each worker")
+    num_workers: int = Field(1, gt=0, description="rollout actors")
+    gpus_per_worker: float = Field(0.0, ge=0.0, description="GPUs each actor reserves (0 on CPU)")
+    tensor_parallel_size: int = Field(1, gt=0, description="vLLM tensor parallelism inside one actor")
+    samples_per_prompt: int = Field(4, gt=0, description="completions per prompt: the GRPO group size")
+    temperature: float = Field(1.0, ge=0.0, description="sampling temperature")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling")
+    max_new_tokens: int = Field(256, gt=0, description="completion length limit")
+    max_off_policy_lag: int = Field(0, ge=0, description="drop samples older than this many updates (0 = on-policy)")
+    gpu_memory_utilization: float = Field(0.85, gt=0.0, le=1.0, description="vLLM GPU memory fraction")
+
+
+class RewardConfig(Section):
+    url: str | None = Field(None, description="reward service URL; None starts one for the run")
+    host: str = Field("127.0.0.1", description="bind address of a service this run starts")
+    port: int = Field(0, ge=0, lt=65536, description="port of a service this run starts (0 = any free)")
+    mode: Literal["binary", "pass_fraction"] = Field("binary", description="how a verdict becomes a reward")
+    timeout_s: float = Field(10.0, gt=0.0, description="wall-clock limit per execution")
+    memory_mb: int = Field(1024, gt=0, description="address-space limit per execution")
+    workers: int = Field(2, gt=0, description="concurrent sandboxed executions in the service")
+    max_concurrency: int = Field(8, gt=0, description="client requests in flight")
+    request_timeout_s: float = Field(120.0, gt=0.0, description="client timeout for one batch request")
+    retries: int = Field(3, ge=0, description="client retries on transport errors")
+
+
+class SftConfig(Section):
+    lr: float = Field(1e-4, gt=0.0, description="learning rate")
+    epochs: float = Field(1.0, gt=0.0, description="passes over the SFT data")
+    batch_size: int = Field(8, gt=0, description="examples per optimizer step")
+    stages: list[str] = Field(
+        default_factory=lambda: ["bundled:train"],
+        description="data mixtures trained in order (OpenCoder's broad then high-quality stages)",
+    )
+
+
+class GrpoConfig(Section):
+    loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = Field("dapo", description="TRL loss aggregation")
+    beta: float = Field(0.0, ge=0.0, description="KL coefficient against the reference policy")
+    epsilon: float = Field(0.2, gt=0.0, description="clip range of the policy ratio")
+    importance_sampling_cap: float = Field(2.0, gt=0.0, description="truncation of the vLLM/learner IS ratio")
+
+
+class PpoConfig(Section):
+    gamma: float = Field(1.0, ge=0.0, le=1.0, description="discount")
+    lam: float = Field(0.95, ge=0.0, le=1.0, description="GAE lambda")
+    value_clip: float = Field(0.2, gt=0.0, description="clip range of the value loss")
+    epochs: int = Field(2, gt=0, description="minibatch epochs per batch of rollouts")
+    target_kl: float | None = Field(None, gt=0.0, description="stop the epochs early above this KL")
+
+
+class LearnerConfig(Section):
+    algo: Literal["grpo", "ppo"] = Field("grpo", description="RL algorithm")
+    lr: float = Field(1e-5, gt=0.0, description="RL learning rate")
+    lr_scheduler: str = Field("constant", description="transformers scheduler name")
+    steps: int = Field(10, gt=0, description="RL optimizer steps")
+    prompts_per_step: int = Field(4, gt=0, description="problems sampled per RL step")
+    completions_per_device_batch: int = Field(8, gt=0, description="completions in one forward/backward")
+    num_processes: int = Field(1, gt=0, description="learner processes (data parallel world size)")
+    max_grad_norm: float = Field(1.0, gt=0.0, description="gradient clipping")
+    gradient_checkpointing: bool = Field(False, description="trade compute for memory (False on CPU)")
+    torch_threads: int | None = Field(None, gt=0, description="torch intra-op threads (None = default)")
+    save_every: int = Field(1, gt=0, description="checkpoint every N steps")
+    sft: SftConfig = Field(default_factory=SftConfig)
+    grpo: GrpoConfig = Field(default_factory=GrpoConfig)
+    ppo: PpoConfig = Field(default_factory=PpoConfig)
+
+
+class RayConfig(Section):
+    address: str | None = Field(None, description="cluster to join ('auto' or host:port); None starts a local one")
+    num_cpus: int | None = Field(None, gt=0, description="CPUs of a local Ray (None = all)")
+    include_dashboard: bool = Field(False, description="start Ray's dashboard with a local Ray")
+
+
+class LoggingConfig(Section):
+    log_every: int = Field(1, gt=0, description="print a progress line every N steps")
+    tensorboard: bool = Field(True, description="also write TensorBoard event files")
+
+
+class RunConfig(BaseModel):
+    """A whole run. Every field has a default: the defaults are the laptop run."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    run_dir: str = Field("runs/laptop", description="where config, rollouts, metrics and checkpoints go")
+    seed: int = Field(0, description="global seed")
+    stages: list[Literal["sft", "grpo", "ppo"]] = Field(
+        default_factory=lambda: ["sft", "grpo"], description="what `rlcoder train` runs, in order"
+    )
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    learner: LearnerConfig = Field(default_factory=LearnerConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @model_validator(mode="after")
+    def _batches_divide(self) -> RunConfig:
+        batch_plan(self)  # raises ConfigError with the arithmetic
+        return self
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """Every batch size of an RL step, derived in one place. Units are in the names."""
+
+    prompts_per_step: int
+    samples_per_prompt: int
+    completions_per_step: int  # prompts_per_step * samples_per_prompt
+    completions_per_device_batch: int
+    num_processes: int
+    gradient_accumulation_steps: int  # completions_per_step / (device batch * processes)
+
+
+def batch_plan(cfg: RunConfig) -> BatchPlan:
+    """Derive the batch sizes; a non-dividing combination is an error that shows the arithmetic."""
+    prompts = cfg.learner.prompts_per_step
+    group = cfg.rollout.samples_per_prompt
+    per_device = cfg.learner.completions_per_device_batch
+    procs = cfg.learner.num_processes
+    completions = prompts * group
+    per_update = per_device * procs
+    if completions % per_update:
+        raise ConfigError(
+            "learner.completions_per_device_batch: prompts_per_step * samples_per_prompt = "
+            f"{prompts} * {group} = {completions} completions per step, which does not divide into "
+            f"batches of completions_per_device_batch * num_processes = {per_device} * {procs} = {per_update}"
+        )
+    if group < 2 and "grpo" in cfg.stages:
+        raise ConfigError(
+            f"rollout.samples_per_prompt: GRPO needs groups of at least 2 completions, got {group}"
+        )
+    return BatchPlan(prompts, group, completions, per_device, procs, completions // per_update)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Defaults <- the YAML file at `path` <- `key.sub=value` overrides. Raises ConfigError."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = _read_yaml(Path(path))
+    for item in overrides:
+        _apply_override(data, item)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, path)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _apply_override(data: dict[str, Any], item: str) -> None:
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {item!r}: expected key.sub=value")
+    value = yaml.safe_load(raw) if raw.strip() else None
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {item!r}: {part} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _one_line(exc: ValidationError, path: str | Path | None) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif isinstance(err.get("ctx", {}).get("error"), ConfigError):
+        return str(err["ctx"]["error"])
+    where = f"{path}: " if path else ""
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}{loc or 'config'}: {msg}{more}"
+
+
+def dump_config(cfg: RunConfig) -> str:
+    """The resolved config as YAML, with every default spelled out."""
+    return yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False)
+
+
+def write_resolved(cfg: RunConfig, run_dir: str | Path | None = None) -> Path:
+    """Write `config.resolved.yaml` into the run directory and return its path."""
+    out = Path(run_dir or cfg.run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "config.resolved.yaml"
+    target.write_text(dump_config(cfg))
+    return target

@@ -1,0 +1,270 @@
+"""Records that cross a process, Ray, HTTP or file boundary: problems, rollouts, verdicts.
+
+Stdlib only (reward/ imports this module and must not pull in torch or pydantic). Every record is a
+plain dataclass with a JSON round trip; persisted records carry `schema_version`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+SCHEMA_VERSION = 1
+
+T = TypeVar("T")
+
+
+class VerdictStatus(str, enum.Enum):
+    """Outcome of running one completion against its tests (ARCHITECTURE.md, "Verdicts")."""
+
+    PASS = "pass"  # every test passed
+    FAIL = "fail"  # a test failed (assertion)
+    ERROR = "error"  # the code did not import, or a test raised something other than an assertion
+    TIMEOUT = "timeout"  # wall-clock or CPU limit hit
+    MEMORY = "memory"  # memory limit hit
+    NO_CODE = "no_code"  # nothing to run in the completion
+    INFRA_ERROR = "infra_error"  # the sandbox or service failed: not the model's fault, never a 0 reward
+
+
+class TestKind(str, enum.Enum):
+    """How a problem's test source is run."""
+
+    __test__ = False  # not a pytest test class
+
+    PYTEST = "pytest"  # KodCode style: `from solution import f` and `def test_*`
+    CHECK = "check"  # HumanEval style: `def check(candidate)` called with the entry point
+    STDIO = "stdio"  # JSON list of {"input": str, "output": str} cases fed on stdin
+
+
+class RewardMode(str, enum.Enum):
+    BINARY = "binary"  # 1.0 only when every test passes
+    PASS_FRACTION = "pass_fraction"  # passed / total tests
+
+
+@dataclass
+class FunctionInfo:
+    """One function the tests import (KodCode's `test_info` entry)."""
+
+    function_name: str
+    parameter_list: str = ""  # e.g. "(nums, target)"
+    function_declaration: str = ""  # e.g. "def two_sum(nums, target):"
+    docstring: str = ""
+
+
+@dataclass
+class Problem:
+    """A coding problem in KodCode's shape: a question, a reference solution and a test file."""
+
+    problem_id: str
+    question: str
+    solution: str  # reference solution source; must pass `test`
+    test: str  # test source, interpreted according to `test_kind`
+    test_info: list[FunctionInfo] = field(default_factory=list)
+    test_kind: TestKind = TestKind.PYTEST
+    style: str = "instruct"  # "instruct" (ask for a function) or "complete" (continue a signature)
+    difficulty: str = ""  # "easy" | "medium" | "hard" | "" (unknown)
+    subset: str = ""
+    source: str = ""  # where it was loaded from: "bundled", a hub id or a path
+    public_test: str = ""  # tests whose results may be shown to the model as feedback (multi-turn)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def entry_point(self) -> str:
+        """Name of the function the tests call, or "" when the tests name none."""
+        return self.test_info[0].function_name if self.test_info else ""
+
+
+@dataclass
+class SamplingSpec:
+    """Sampling parameters in engine-neutral form."""
+
+    n: int = 1  # completions per prompt (a GRPO group)
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+
+
+@dataclass
+class Rollout:
+    """One sampled completion of one prompt, as the rollout fleet returns it."""
+
+    rollout_id: str  # unique within a run: "<step>-<problem_id>-<sample_index>"
+    problem_id: str
+    sample_index: int  # position within its group, 0..n-1
+    prompt: str  # the rendered prompt text
+    prompt_token_ids: list[int]
+    completion_token_ids: list[int]
+    completion_logprobs: list[float]  # one per completion token, under the sampling policy
+    completion_text: str
+    finish_reason: str  # "stop" | "length" | "abort"
+    policy_version: int  # the learner update that produced the weights which sampled it
+    step: int = 0
+    worker_id: str = ""
+    # 1 where a completion token was produced by the policy, 0 where the environment inserted it
+    # (multi-turn feedback); empty means all ones.
+    env_mask: list[int] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass
+class ScoreItem:
+    """One completion to score against one problem's tests (the reward service's unit of work)."""
+
+    completion: str
+    test: str
+    test_kind: TestKind = TestKind.PYTEST
+    entry_point: str = ""
+    prompt: str = ""  # for `complete`-style continuations: code the completion continues
+    timeout_s: float = 10.0  # wall-clock limit for the whole program, tests included
+    memory_mb: int = 1024  # address-space limit
+    item_id: str = ""  # echoed back, e.g. a rollout_id
+
+
+@dataclass
+class Verdict:
+    """Result of scoring one ScoreItem."""
+
+    status: VerdictStatus
+    passed: int = 0  # tests that passed
+    total: int = 0  # tests collected (0 when the program did not get as far as collection)
+    duration_ms: float = 0.0  # wall-clock time of the sandboxed run
+    output_tail: str = ""  # truncated stdout/stderr and failure detail, for feedback and debugging
+    detail: str = ""  # one line: the first failure, the exception, or the infra problem
+    item_id: str = ""
+    cached: bool = False
+    schema_version: int = SCHEMA_VERSION
+
+
+def reward_from_verdict(verdict: Verdict, mode: RewardMode = RewardMode.BINARY) -> float | None:
+    """The one place a verdict becomes a reward. None means "drop this sample" (infra_error)."""
+    if verdict.status is VerdictStatus.INFRA_ERROR:
+        return None
+    if verdict.status is VerdictStatus.PASS:
+        return 1.0
+    if mode is RewardMode.PASS_FRACTION and verdict.total > 0:
+        return verdict.passed / verdict.total
+    return 0.0
+
+
+@dataclass
+class ScoredGroup:
+    """A GRPO group: the rollouts of one prompt with their verdicts and rewards (index-aligned)."""
+
+    problem_id: str
+    rollouts: list[Rollout]
+    verdicts: list[Verdict]
+    rewards: list[float | None]  # None where the verdict was infra_error
+    step: int = 0
+    schema_version: int = SCHEMA_VERSION
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON round trip: dataclass <-> plain dict, following the type hints (nested records, enums,
+# lists, optionals). Kept generic so that every record above gets it for free.
+
+
+def to_dict(record: Any) -> Any:
+    """A JSON-serializable copy of a record (or of a list of records)."""
+    if dataclasses.is_dataclass(record) and not isinstance(record, type):
+        return {f.name: to_dict(getattr(record, f.name)) for f in dataclasses.fields(record)}
+    if isinstance(record, enum.Enum):
+        return record.value
+    if isinstance(record, (list, tuple)):
+        return [to_dict(x) for x in record]
+    if isinstance(record, dict):
+        return {k: to_dict(v) for k, v in record.items()}
+    return record
+
+
+def from_dict(cls: type[T], data: Any) -> T:
+    """Build a record from the dict that `to_dict` made. Unknown keys are an error."""
+    return _convert(cls, data, cls.__name__)
+
+
+def to_json(record: Any) -> str:
+    return json.dumps(to_dict(record), ensure_ascii=False, separators=(",", ":"))
+
+
+def from_json(cls: type[T], text: str) -> T:
+    return from_dict(cls, json.loads(text))
+
+
+class RecordError(ValueError):
+    """A dict does not match the record it should become; the message names the field path."""
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(arg, value, path)
+            except RecordError:
+                continue
+        raise RecordError(f"{path}: {value!r} does not match {tp}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise RecordError(f"{path}: expected a list, got {type(value).__name__}")
+        (item_tp,) = typing.get_args(tp)
+        return [_convert(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise RecordError(f"{path}: expected an object, got {type(value).__name__}")
+        _, val_tp = typing.get_args(tp)
+        return {k: _convert(val_tp, v, f"{path}.{k}") for k, v in value.items()}
+    if tp is Any:
+        return value
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return _convert_record(tp, value, path)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(value)
+        except ValueError:
+            allowed = ", ".join(str(m.value) for m in tp)
+            raise RecordError(f"{path}: {value!r} is not one of {allowed}") from None
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(tp, type) and (not isinstance(value, tp) or (tp is int and isinstance(value, bool))):
+        raise RecordError(f"{path}: expected {tp.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _convert_record(cls: type, value: Any, path: str) -> Any:
+    if not isinstance(value, dict):
+        raise RecordError(f"{path}: expected an object, got {type(value).__name__}")
+    hints = _hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(value) - set(fields))
+    if unknown:
+        raise RecordError(f"{path}: unknown field(s) {', '.join(unknown)}")
+    version = value.get("schema_version", SCHEMA_VERSION)
+    if "schema_version" in fields and version != SCHEMA_VERSION:
+        raise RecordError(f"{path}: schema_version {version} is not {SCHEMA_VERSION}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in value:
+            kwargs[name] = _convert(hints[name], value[name], f"{path}.{name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise RecordError(f"{path}: missing required field {name}")
+    return cls(**kwargs)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
