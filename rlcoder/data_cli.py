@@ -14,6 +14,8 @@ from typing import Any
 
 from rlcoder.records import Problem, to_dict
 
+MAX_LISTED = 50  # removed/rejected problems printed one per line; the rest are counted
+
 
 def add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -36,7 +38,7 @@ def add_verify_args(p: argparse.ArgumentParser) -> None:
 
 def add_dedup_args(p: argparse.ArgumentParser) -> None:
     add_source_args(p)
-    p.add_argument("--near-threshold", type=float, default=0.8, help="shingle Jaccard of near duplicates")
+    p.add_argument("--near-threshold", type=float, default=0.7, help="shingle Jaccard of near duplicates")
     p.add_argument("--ngram", type=int, default=10, help="word n-gram size for decontamination")
     p.add_argument("--no-decontaminate", action="store_true", help="skip the HumanEval n-gram check")
     p.add_argument("--out", default=None, help="write the kept problems as KodCode rows (.jsonl or .parquet)")
@@ -92,8 +94,10 @@ def cmd_data_verify(args: argparse.Namespace) -> int:
     print(f"verify {args.source}: {args.repeats} runs per reference solution, {report.duration_s:.1f} s")
     print(format_table(rows, ("subset", "problems", "kept", "rejected")))
     print("verdicts: " + ", ".join(f"{k}={v}" for k, v in sorted(report.status_counts().items())))
-    for r in report.rejected:
+    for r in report.rejected[:MAX_LISTED]:
         print(f"REJECTED {r.problem_id}: {r.reason}")
+    if len(report.rejected) > MAX_LISTED:
+        print(f"... and {len(report.rejected) - MAX_LISTED} more (see --report)")
     if args.report:
         payload = {
             "source": args.source,
@@ -131,6 +135,7 @@ def cmd_data_dedup(args: argparse.Namespace) -> int:
             ngram=args.ngram,
             progress=bar.update,
         )
+        bar.update(bar.total - bar.n)  # exact duplicates never reach the near pass
     counts = report.counts()
     decontam = "skipped" if references is None else counts[CONTAMINATED]
     rows = [
@@ -142,8 +147,10 @@ def cmd_data_dedup(args: argparse.Namespace) -> int:
     ]
     print(f"dedup {args.source}")
     print(format_table(rows, ("", "problems")))
-    for r in report.removed:
+    for r in report.removed[:MAX_LISTED]:
         print(f"REMOVED {r.problem_id}: {r.reason} of {r.match} (similarity {r.similarity})")
+    if len(report.removed) > MAX_LISTED:
+        print(f"... and {len(report.removed) - MAX_LISTED} more (use --out to keep the rest)")
     if args.out:
         _write_rows(report.kept, Path(args.out))
         print(f"wrote {len(report.kept)} problems to {args.out}")

@@ -85,7 +85,7 @@ def find_exact_duplicates(problems: Sequence[Problem]) -> list[Removal]:
 def find_near_duplicates(
     problems: Sequence[Problem],
     *,
-    threshold: float = 0.8,
+    threshold: float = 0.7,
     num_perm: int = 128,
     shingle_words: int = 3,
     seed: int = 1,
@@ -153,7 +153,7 @@ def find_contamination(
 def dedup_problems(
     problems: Sequence[Problem],
     *,
-    near_threshold: float = 0.8,
+    near_threshold: float = 0.7,
     num_perm: int = 128,
     shingle_words: int = 3,
     references: Mapping[str, str] | None = None,

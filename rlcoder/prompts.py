@@ -71,9 +71,10 @@ def user_message(problem: Problem, style: Style = "auto") -> str:
     ask = "Write your solution in Python, in one ```python code block."
     if name:
         decl = problem.test_info[0].function_declaration.strip()
-        signature = f" with the signature `{decl}`" if decl else ""
+        kind = "class" if decl.startswith("class ") else "function"
+        signature = f" with the signature `{decl}`" if decl and kind == "function" else ""
         ask = (
-            f"Write a Python function (or class) named `{name}`{signature}; the tests import it as "
+            f"Write a Python {kind} named `{name}`{signature}; the tests import it as "
             f"`from solution import {name}`. Answer with one ```python code block."
         )
     return f"{problem.question.rstrip()}\n\n{ask}"
