@@ -34,6 +34,18 @@ def _add_reward_serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--queue-limit", type=int, default=None, help="items waiting before 429")
 
 
+def _add_data_verify_args(p: argparse.ArgumentParser) -> None:
+    from rlcoder.data_cli import add_verify_args
+
+    add_verify_args(p)
+
+
+def _add_data_dedup_args(p: argparse.ArgumentParser) -> None:
+    from rlcoder.data_cli import add_dedup_args
+
+    add_dedup_args(p)
+
+
 COMMANDS: dict[tuple[str, ...], tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = {
     ("config",): (
         "validate a run config and print it resolved",
@@ -49,6 +61,16 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, Callable[[argparse.ArgumentParse
         "run the reward scoring service (HTTP)",
         "reward.server:cmd_serve",
         _add_reward_serve_args,
+    ),
+    ("data", "verify"): (
+        "run every reference solution against its own tests in the sandbox; reject failures",
+        "rlcoder.data_cli:cmd_data_verify",
+        _add_data_verify_args,
+    ),
+    ("data", "dedup"): (
+        "remove exact and near-duplicate problems and those overlapping HumanEval prompts",
+        "rlcoder.data_cli:cmd_data_dedup",
+        _add_data_dedup_args,
     ),
 }
 
