@@ -42,7 +42,9 @@ class EvalSummary:
                     out.infra_errors += 1
                     continue
                 out.samples[g.problem_id] = out.samples.get(g.problem_id, 0) + 1
-                out.passed[g.problem_id] = out.passed.get(g.problem_id, 0) + int(v.status is VerdictStatus.PASS)
+                out.passed[g.problem_id] = out.passed.get(g.problem_id, 0) + int(
+                    v.status is VerdictStatus.PASS
+                )
         return out
 
     @property
@@ -74,7 +76,10 @@ def sample_and_score(
     from rlcoder.records import RewardMode, reward_from_verdict
 
     sampling = SamplingSpec(
-        n=n, temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, max_new_tokens=cfg.rollout.max_new_tokens
+        n=n,
+        temperature=cfg.rollout.temperature,
+        top_p=cfg.rollout.top_p,
+        max_new_tokens=cfg.rollout.max_new_tokens,
     )
     rollouts = fleet.generate(requests, sampling)
     items = [score_item(problems[r.problem_id], r, cfg) for r in rollouts]

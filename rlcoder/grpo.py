@@ -8,6 +8,7 @@ One RL step, as TRL drives it:  # ROLLOUT (rollout_func) -> # SCORE (unit_test_r
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from rlcoder.records import (
     reward_from_verdict,
 )
 from rlcoder.run_dir import StageDir
-from rlcoder.seams import PolicyFleet, Scorer
+from rlcoder.seams import PolicyFleet, RLSetup, Scorer
 
 
 def grpo_args(cfg: RunConfig, output_dir: Path, *, on_gpu: bool) -> Any:
@@ -68,7 +69,6 @@ def grpo_args(cfg: RunConfig, output_dir: Path, *, on_gpu: bool) -> Any:
         save_total_limit=2,
         logging_steps=1,
         report_to=["tensorboard"] if cfg.logging.tensorboard else "none",
-        logging_dir=str(output_dir.parent / "tensorboard"),
         remove_unused_columns=False,  # the reward function needs problem_id
         disable_tqdm=True,  # the StepLog callback prints one line per step instead
         dataloader_num_workers=0,
@@ -94,7 +94,9 @@ def groups_of(buf: StepBuffer, step: int) -> list[ScoredGroup]:
     groups: list[ScoredGroup] = []
     for r, v, w in zip(buf.rollouts, buf.verdicts, buf.rewards, strict=True):
         if not groups or groups[-1].problem_id != r.problem_id or r.sample_index == 0:
-            groups.append(ScoredGroup(problem_id=r.problem_id, rollouts=[], verdicts=[], rewards=[], step=step))
+            groups.append(
+                ScoredGroup(problem_id=r.problem_id, rollouts=[], verdicts=[], rewards=[], step=step)
+            )
         groups[-1].rollouts.append(r)
         groups[-1].verdicts.append(v)
         groups[-1].rewards.append(w)
@@ -166,7 +168,9 @@ def make_reward_func(
     mode = RewardMode(cfg.reward.mode)
     max_lag = cfg.rollout.max_off_policy_lag
 
-    async def unit_tests(prompts: Sequence[str], completions: Sequence[str], **kwargs: Any) -> list[float | None]:
+    async def unit_tests(
+        prompts: Sequence[str], completions: Sequence[str], **kwargs: Any
+    ) -> list[float | None]:
         # SCORE
         by_id = {r.rollout_id: r for r in buf.rollouts}
         rollouts = [by_id[i] for i in kwargs["rollout_id"]]
@@ -236,7 +240,8 @@ def make_callbacks(stage: StageDir, buf: StepBuffer, log: Callable[[str], None])
 
 def progress_line(row: dict[str, Any], max_steps: int) -> str:
     times = " ".join(
-        f"{k[5:-2]} {row[k]:.1f}s" for k in ("time/rollout_s", "time/reward_s", "time/update_s", "time/sync_s")
+        f"{k[5:-2]} {row[k]:.1f}s"
+        for k in ("time/rollout_s", "time/reward_s", "time/update_s", "time/sync_s")
         if k in row
     )
     return (
@@ -244,3 +249,98 @@ def progress_line(row: dict[str, Any], max_steps: int) -> str:
         f"pass {row['pass_rate']:.1%} loss {row.get('loss', float('nan')):.4f} "
         f"tok/s {row['rollout_tokens_per_s']:.0f} | {times}"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Wiring it together
+
+
+def fleet_trainer_class() -> type:
+    """GRPOTrainer that treats our fleet as its vLLM. TRL applies its vLLM/learner importance-
+    sampling correction, and calls `vllm_generation.sync_weights()` before generating after an
+    optimizer step, only on its own vLLM path; our fleet is that vLLM, so we switch the path on
+    and stand in for its generation object (FleetSync). Generation itself goes through rollout_func."""
+    from trl import GRPOTrainer
+
+    class FleetGRPOTrainer(GRPOTrainer):  # type: ignore[misc]
+        def attach_fleet(self, sync: Any) -> None:
+            self.use_vllm = True
+            self.vllm_generation = sync
+            self._last_loaded_step = -1  # sync (and check) before the first generation too
+
+        def sync_now(self) -> None:
+            if self._last_loaded_step != self.state.global_step:
+                self.vllm_generation.sync_weights()
+                self._last_loaded_step = self.state.global_step
+
+    return FleetGRPOTrainer
+
+
+def lora_config(cfg: RunConfig) -> Any:
+    if not cfg.lora.enabled:
+        return None
+    from peft import LoraConfig
+
+    lc = cfg.lora
+    return LoraConfig(
+        r=lc.r,
+        lora_alpha=lc.alpha,
+        lora_dropout=lc.dropout,
+        target_modules=lc.target_modules,
+        task_type="CAUSAL_LM",
+    )
+
+
+def check_sequence(
+    prompt: PromptText, problem: Problem, tokenizer: Any, max_tokens: int = 48
+) -> tuple[list[int], list[int]]:
+    """A fixed prompt + reference-solution sequence that every weight sync is checked on."""
+    from rlcoder.prompts import solution_message
+
+    completion = tokenizer(solution_message(problem), add_special_tokens=False)["input_ids"][:max_tokens]
+    return list(prompt.token_ids), list(completion)
+
+
+def train_grpo(rl: RLSetup, model_path: str) -> None:
+    """Run GRPO to learner.steps (resuming if a complete checkpoint exists); save the final model
+    (LoRA merged) to stage.final and leave the fleet on the final weights."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM
+
+    from rlcoder.weight_sync import FleetSync
+
+    cfg, stage, buf = rl.cfg, rl.stage, StepBuffer()
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(stage.root / "tensorboard")  # transformers 5 reads only this
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, cfg.model.dtype))
+    trainer = fleet_trainer_class()(
+        model=model,
+        reward_funcs=[make_reward_func(rl.scorer, rl.problems, cfg, buf)],
+        args=grpo_args(cfg, stage.checkpoints, on_gpu=torch.cuda.is_available()),
+        train_dataset=Dataset.from_list([{"prompt": p.text, "problem_id": p.problem_id} for p in rl.prompts]),
+        processing_class=rl.tokenizer,
+        peft_config=lora_config(cfg),
+        rollout_func=make_rollout_func(rl.fleet, {p.text: p for p in rl.prompts}, cfg, buf),
+        callbacks=make_callbacks(stage, buf, rl.log),
+    )
+    first = rl.prompts[0]
+    trainer.attach_fleet(
+        FleetSync(
+            rl.fleet,
+            model_getter=lambda: trainer.accelerator.unwrap_model(trainer.model),
+            version_getter=lambda: trainer.state.global_step,
+            check_ids=check_sequence(first, rl.problems[first.problem_id], rl.tokenizer),
+            adapter_dir=stage.root / "adapters",
+            on_synced=lambda version, seconds: buf.add_time("sync", seconds),
+        )
+    )
+    checkpoint = stage.resume_checkpoint()
+    if checkpoint:
+        rl.log(f"[grpo] resuming from {checkpoint}")
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    trainer.sync_now()  # the fleet samples the final policy for evaluation
+    final = trainer.accelerator.unwrap_model(trainer.model)
+    if hasattr(final, "merge_and_unload"):
+        final = final.merge_and_unload()
+    final.save_pretrained(stage.final)
+    rl.tokenizer.save_pretrained(stage.final)

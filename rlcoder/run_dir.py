@@ -118,6 +118,12 @@ class StageDir:
                 if m and (int(m.group(1)) > step or not (p / COMPLETE).is_file()):
                     shutil.rmtree(p, ignore_errors=True)
 
+    def resume_checkpoint(self) -> Path | None:
+        """The checkpoint to resume from (None: start fresh), after discarding anything newer."""
+        ckpt = self.last_complete_checkpoint()
+        self.rewind_to(checkpoint_step(ckpt) if ckpt else 0)
+        return ckpt
+
     def is_done(self) -> bool:
         return (self.final / COMPLETE).is_file()
 

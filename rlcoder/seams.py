@@ -3,9 +3,16 @@ rollout fleet; a replay file) and a Scorer (the reward service's client; the in-
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
-from rlcoder.records import Rollout, RolloutRequest, SamplingSpec, ScoreItem, Verdict
+from rlcoder.config import RunConfig
+from rlcoder.records import Problem, Rollout, RolloutRequest, SamplingSpec, ScoreItem, Verdict
+
+if TYPE_CHECKING:
+    from rlcoder.prompts import PromptText
+    from rlcoder.run_dir import StageDir
 
 
 class RolloutSource(Protocol):
@@ -17,7 +24,9 @@ class RolloutSource(Protocol):
 class PolicyFleet(RolloutSource, Protocol):
     """A RolloutSource whose weights the learner updates."""
 
-    def sync(self, model: Any, version: int, check_prompt_ids: list[int], check_completion_ids: list[int]) -> None:
+    def sync(
+        self, model: Any, version: int, check_prompt_ids: list[int], check_completion_ids: list[int]
+    ) -> None:
         """Push the learner's weights (or adapter) as `version`; raise if the engines then disagree
         with the learner on the check sequence."""
         ...
@@ -27,3 +36,17 @@ class Scorer(Protocol):
     async def score(self, items: list[ScoreItem]) -> list[Verdict]:
         """One verdict per item, in order; infra_error where the service could not answer."""
         ...
+
+
+@dataclass
+class RLSetup:
+    """Everything an RL stage works with, started by the train job."""
+
+    cfg: RunConfig
+    stage: StageDir
+    tokenizer: Any
+    problems: dict[str, Problem]  # by problem_id
+    prompts: list[PromptText]  # one per train problem that fits max_prompt_tokens
+    fleet: Any  # rollout.fleet.RolloutFleet
+    scorer: Scorer
+    log: Callable[[str], None]

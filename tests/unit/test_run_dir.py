@@ -9,7 +9,9 @@ from rlcoder.run_dir import RunDir, checkpoint_step
 
 
 def _group(step: int, pid: str = "p1") -> ScoredGroup:
-    r = Rollout(f"{step}-{pid}-0", pid, 0, "prompt", [1], [2, 3], [-0.1, -0.2], "text", "stop", step - 1, step)
+    r = Rollout(
+        f"{step}-{pid}-0", pid, 0, "prompt", [1], [2, 3], [-0.1, -0.2], "text", "stop", step - 1, step
+    )
     return ScoredGroup(pid, [r], [Verdict(VerdictStatus.PASS, 1, 1)], [1.0], step=step)
 
 
