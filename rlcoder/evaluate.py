@@ -81,7 +81,7 @@ def sample_and_score(
         top_p=cfg.rollout.top_p,
         max_new_tokens=cfg.rollout.max_new_tokens,
     )
-    rollouts = fleet.generate(requests, sampling)
+    rollouts = [r for group in fleet.generate_all(requests, sampling) for r in group]
     items = [score_item(problems[r.problem_id], r, cfg) for r in rollouts]
     verdicts = asyncio.run(scorer.score(items))
     mode = RewardMode(cfg.reward.mode)

@@ -146,7 +146,7 @@ def make_rollout_func(
             max_new_tokens=cfg.rollout.max_new_tokens,
         )
         t0 = time.perf_counter()
-        rollouts = fleet.generate(requests, sampling)
+        rollouts = [r for group in fleet.generate_all(requests, sampling) for r in group]
         buf.add_time("rollout", time.perf_counter() - t0)
         buf.rollouts = rollouts
         return {

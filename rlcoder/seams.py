@@ -47,6 +47,6 @@ class RLSetup:
     tokenizer: Any
     problems: dict[str, Problem]  # by problem_id
     prompts: list[PromptText]  # one per train problem that fits max_prompt_tokens
-    fleet: Any  # rollout.fleet.RolloutFleet
+    fleet: PolicyFleet
     scorer: Scorer
     log: Callable[[str], None]

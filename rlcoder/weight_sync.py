@@ -11,6 +11,8 @@ from typing import Any
 
 from rollout.engine import SyncCheck
 
+from rlcoder.seams import PolicyFleet
+
 
 def learner_logprobs(model: Any, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
     """log p(completion token | everything before it) at temperature 1, one per completion token."""
@@ -41,7 +43,7 @@ class FleetSync:
 
     def __init__(
         self,
-        fleet: Any,
+        fleet: PolicyFleet,
         model_getter: Callable[[], Any],
         version_getter: Callable[[], int],
         check_ids: tuple[list[int], list[int]],

@@ -51,25 +51,24 @@ class ScriptedFleet:
         self.version = version
         self.asked: list[tuple[list[RolloutRequest], SamplingSpec]] = []
 
-    def generate(self, requests, sampling):
+    def generate_all(self, requests, sampling):
         self.asked.append((requests, sampling))
-        return [
-            Rollout(
-                f"{q.step}-{q.problem_id}-{i}",
-                q.problem_id,
-                i,
-                q.prompt,
-                q.prompt_token_ids,
-                [5, 6, 7],
-                [-0.5, -0.5, -0.5],
-                f"code {i}",
-                "stop",
-                self.version,
-                q.step,
-            )
-            for q in requests
-            for i in range(sampling.n)
-        ]
+        return [[self._rollout(q, i) for i in range(sampling.n)] for q in requests]
+
+    def _rollout(self, q: RolloutRequest, i: int) -> Rollout:
+        return Rollout(
+            f"{q.step}-{q.problem_id}-{i}",
+            q.problem_id,
+            i,
+            q.prompt,
+            q.prompt_token_ids,
+            [5, 6, 7],
+            [-0.5, -0.5, -0.5],
+            f"code {i}",
+            "stop",
+            self.version,
+            q.step,
+        )
 
 
 class ScriptedScorer:
