@@ -52,7 +52,9 @@ class Executor:
         self._preload = tuple(preload)
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
-        self._pending: dict[int, tuple[concurrent.futures.Future[dict[str, Any]], str]] = {}
+        # job id -> (future, cache key, generation of the fork server it was sent to)
+        self._pending: dict[int, tuple[concurrent.futures.Future[dict[str, Any]], str, int]] = {}
+        self._generation = 0
         self._inflight: dict[str, concurrent.futures.Future[dict[str, Any]]] = {}  # cache key -> future
         self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._cache_size = cache_size
@@ -118,10 +120,11 @@ class Executor:
             self._proc.wait(timeout=10)
             raise sandbox.SandboxUnavailable(f"reward sandbox refused to start: {first.get('detail', first)}")
         self._ctl_w = ctl_w
+        self._generation += 1
         self.info = {k: first[k] for k in ("pid", "layers", "uid_base", "preloaded")}
         threading.Thread(
             target=self._read_loop,
-            args=(reader, self._proc, ctl_w),
+            args=(reader, self._proc, ctl_w, self._generation),
             daemon=True,
             name="reward-executor-reader",
         ).start()
@@ -224,17 +227,17 @@ class Executor:
             if self._closed:
                 future.set_result({"status": "infra_error", "detail": "executor closed"})
                 return future
+            job_id = next(self._ids)
             try:
                 if not self.alive:
                     self.stats["restarts"] += 1 if self.info else 0
                     self._spawn()
-                job_id = next(self._ids)
-                self._pending[job_id] = (future, key)
+                self._pending[job_id] = (future, key, self._generation)
                 self._inflight[key] = future
                 protocol.send(self._ctl_w, {"op": "run", "job": {**job, "id": job_id}})
                 self.stats["executions"] += 1
             except (OSError, sandbox.SandboxUnavailable) as exc:
-                self._pending.pop(job_id, None) if "job_id" in locals() else None
+                self._pending.pop(job_id, None)
                 self._inflight.pop(key, None)
                 future.set_result({"status": "infra_error", "detail": f"fork server unavailable: {exc}"})
             return future
@@ -248,7 +251,7 @@ class Executor:
                 self._cache.popitem(last=False)
 
     # ----------------------------------------------------------------------------- results
-    def _read_loop(self, reader: protocol.Reader, proc: subprocess.Popen[bytes], ctl_w: int) -> None:
+    def _read_loop(self, reader: protocol.Reader, proc: subprocess.Popen[bytes], ctl_w: int, generation: int) -> None:
         while True:
             try:
                 messages, eof = reader.read()
@@ -262,6 +265,7 @@ class Executor:
             if eof:
                 break
         os.close(reader.fd)
+        cgroup = ""
         with self._lock:
             if self._proc is proc:  # died under us (not closed): the next submit restarts it
                 try:
@@ -269,14 +273,14 @@ class Executor:
                 except OSError:
                     pass
                 self._proc, self._ctl_w = None, -1
-                cgroup = self.info.get("layers", {}).get("pids_cgroup")
-                if cgroup and os.path.exists(cgroup):
-                    sandbox.remove_cgroup(cgroup)
+                cgroup = self.info.get("layers", {}).get("pids_cgroup", "")
+        self._fail_pending("the fork server died", generation)
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
-        self._fail_pending("the fork server died")
+        if cgroup:
+            sandbox.remove_cgroup(cgroup)
 
     def ping(self, timeout_s: float = 5.0) -> dict[str, Any]:
         """The fork server's counters (runs, sweeps, fallbacks) and queue; {} if it does not answer."""
@@ -301,17 +305,19 @@ class Executor:
             entry = self._pending.pop(job_id, None)
             if entry is None:
                 return
-            future, key = entry
+            future, key, _ = entry
             self._inflight.pop(key, None)
         self._remember(key, summary)
         future.set_result(summary)
 
-    def _fail_pending(self, detail: str) -> None:
+    def _fail_pending(self, detail: str, generation: int | None = None) -> None:
+        """infra_error for jobs sent to fork server `generation` (None: all of them)."""
         with self._lock:
-            pending = list(self._pending.values())
-            self._pending.clear()
-            self._inflight.clear()
-        for future, _ in pending:
+            ids = [i for i, (_, _, g) in self._pending.items() if generation is None or g == generation]
+            pending = [self._pending.pop(i) for i in ids]
+            for _, key, _ in pending:
+                self._inflight.pop(key, None)
+        for future, _, _ in pending:
             if not future.done():
                 future.set_result({"status": "infra_error", "detail": detail})
 

@@ -95,12 +95,15 @@ def _parses(code: str) -> bool:
 
 
 def _has_statement_beyond_expr(code: str) -> bool:
-    """True for real code; prose that happens to parse ("Hello") is a bare expression statement."""
+    """True for real code; prose that happens to parse ("Hello", "42") is a lone name or constant."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return False
-    return any(not isinstance(node, ast.Expr) for node in tree.body)
+    return any(
+        not (isinstance(node, ast.Expr) and isinstance(node.value, (ast.Name, ast.Constant)))
+        for node in tree.body
+    )
 
 
 def _bare_code(text: str, prompt: str) -> str:

@@ -291,6 +291,7 @@ def _start_run(
     run = Run(job, mode, slot, uid, pid, spec.nonce, result_r, out_fd, scratch, started + timeout_s, started)
     state.runs[pid] = run
     state.counters["runs"] += 1
+    state.counters[f"mode_{mode}"] += 1
     sel.register(result_r, selectors.EVENT_READ, run)
 
 

@@ -158,6 +158,12 @@ def _as_marks(value: Any) -> list[Mark]:
     return [getattr(v, "mark", v) for v in values]
 
 
+def _arguments(item: Item) -> list[str]:
+    """Names the test function itself takes (autouse fixtures run but are not passed)."""
+    params = list(inspect.signature(item.func).parameters)
+    return params[1:] if item.cls is not None else params
+
+
 def _fixture_names(item: Item, manager: FixtureManager) -> list[str]:
     sig = inspect.signature(item.func)
     params = list(sig.parameters.values())
@@ -219,7 +225,8 @@ def _run_one(
     func = item.func.__get__(instance, item.cls) if instance is not None else item.func
     try:
         _xunit_item(module.__dict__, instance, func, item)
-        kwargs = manager.setup(_fixture_names(item, manager), item.cls, instance, _safe_name(item.name))
+        values = manager.setup(_fixture_names(item, manager), item.cls, instance, _safe_name(item.name))
+        kwargs = {name: values[name] for name in _arguments(item) if name in values}
     except Unsupported:
         raise
     except BaseException as exc:

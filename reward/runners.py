@@ -84,8 +84,9 @@ def _run_case(code: types.CodeType, given: str) -> tuple[str, str, str]:
     stdin_fd = os.memfd_create("stdin")
     os.write(stdin_fd, given.encode("utf-8", "replace"))
     os.lseek(stdin_fd, 0, os.SEEK_SET)
-    os.dup2(stdin_fd, 0)
-    os.close(stdin_fd)
+    if stdin_fd != 0:  # fd 0 is free when the previous case's `open(0)` closed it
+        os.dup2(stdin_fd, 0)
+        os.close(stdin_fd)
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="\n", write_through=True)
     saved = sys.stdin, sys.stdout
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8", errors="replace")

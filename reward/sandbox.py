@@ -10,6 +10,7 @@ import os
 import resource
 import shutil
 import signal
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -128,21 +129,24 @@ def cgroup_task_count(path: str) -> int:
         return -1
 
 
-def remove_cgroup(path: str) -> None:
-    """Kill whatever is left in the fork server's cgroup and remove it (the server is gone)."""
-    for _ in range(50):
-        pids = cgroup_pids(path) if os.path.exists(path) else []
-        if not pids:
-            break
-        for pid in pids:
+def remove_cgroup(path: str, wait_s: float = 5.0) -> bool:
+    """Kill whatever is left in a dead fork server's cgroup and remove it. Killed orphans stay in it as
+    zombies until init reaps them, so this polls for up to `wait_s`; returns whether it is gone."""
+    deadline = time.monotonic() + wait_s
+    while os.path.exists(path):
+        for pid in cgroup_pids(path):
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-    try:
-        os.rmdir(path)
-    except OSError:
-        pass
+        try:
+            os.rmdir(path)
+            return True
+        except OSError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+    return True
 
 
 def _read(path: str) -> str:
