@@ -1,0 +1,46 @@
+"""Verdict parity: every (solution, test file) pair gets the same status and the same passed/total
+counts from the service's harness as from a real `python -m pytest` run on the same code."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from reward import baseline, problems
+from reward.executor import Executor
+from reward.extract import extract_code
+from rlcoder.records import ScoreItem
+
+pytestmark = pytest.mark.integration
+
+PAIRS = problems.pairs()
+
+
+@pytest.fixture(scope="module")
+def real_pytest():
+    with ThreadPoolExecutor(2) as pool:
+        results = pool.map(lambda p: baseline.run_pytest(extract_code(p.code) or "", p.test), PAIRS)
+        return {p.name: r for p, r in zip(PAIRS, results, strict=True)}
+
+
+@pytest.fixture(scope="module")
+def ours():
+    with Executor(workers=2) as ex:
+        verdicts = ex.score([ScoreItem(completion=p.code, test=p.test, item_id=p.name) for p in PAIRS])
+        counters = ex.ping().get("counters", {})
+    return {v.item_id: v for v in verdicts}, counters
+
+
+def test_the_set_covers_pass_fail_error_and_the_fallback(real_pytest, ours):
+    statuses = {r.status for r in real_pytest.values()}
+    assert {"pass", "fail", "error"} <= statuses
+    assert ours[1].get("mode_fast", 0) >= len(PAIRS) - 6
+    assert ours[1].get("mode_pytest", 0) == 6  # xfail, parametrized-fixture and unittest files take real pytest
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=lambda p: p.name)
+def test_same_verdict_as_real_pytest(real_pytest, ours, pair):
+    expected = real_pytest[pair.name]
+    got = ours[0][pair.name]
+    assert (got.status.value, got.passed, got.total) == (expected.status, expected.passed, expected.total), got.detail
