@@ -1,0 +1,278 @@
+"""The body of one sandboxed child: enter the sandbox, arm the guard, run the program against its tests
+with the right runner, report through the authenticated result channel, kill its own leftovers, exit.
+
+Everything used after untrusted code starts is bound to locals or default arguments first, so a
+program that rebinds module globals cannot change what gets reported.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import random
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from reward import guard, harness, runners, sandbox
+from reward.compare import make_comparators
+from reward.fixtures import Unsupported
+from reward.testplan import TEST_FILENAME, TestPlan
+from reward.verdicts import EXIT_SANDBOX_FAILED
+
+_ESCAPES = {i: f"\\u{i:04x}" for i in range(32)} | {ord('"'): '\\"', ord("\\"): "\\\\"}
+
+
+@dataclass
+class ChildSpec:
+    """Everything the child needs, prepared by the fork server before fork."""
+
+    mode: str  # "fast" | "pytest" | "check" | "stdio"
+    plan: TestPlan
+    test_source: str
+    code: str
+    entry_point: str
+    scratch: str
+    uid: int
+    limits: sandbox.ChildLimits
+    out_fd: int
+    result_fd: int
+    nonce: str
+    layers: sandbox.Layers
+    trusted_files: frozenset[str]
+    trusted_types: frozenset[type]
+    guard_enabled: bool
+    snapshot: guard.Snapshot
+
+
+def make_emit(
+    fd: int,
+    nonce: str,
+    _write: Callable[[int, bytes], int] = os.write,
+    _str: type = str,
+    _int: type = int,
+    _bool: type = bool,
+    _isinstance: Any = isinstance,
+    _escapes: dict[int, str] = _ESCAPES,
+) -> Callable[..., None]:
+    """A record writer whose output no later rebinding of json, builtins or this module can alter."""
+    prefix = nonce.encode() + b" "
+
+    def encode(value: Any) -> str:
+        if _isinstance(value, _bool):
+            return "true" if value else "false"
+        if _isinstance(value, (_int, float)):
+            return _str(value)
+        return '"' + _str(value).translate(_escapes) + '"'
+
+    def emit(kind: str, **fields: Any) -> None:
+        parts = ['"t":"' + kind + '"']
+        for key, value in fields.items():
+            parts.append('"' + key + '":' + encode(value))
+        data = prefix + ("{" + ",".join(parts) + "}\n").encode("utf-8", "replace")
+        while data:
+            try:
+                n = _write(fd, data)
+            except OSError:
+                return
+            data = data[n:]
+
+    return emit
+
+
+def child_main(spec: ChildSpec, arm: Callable[[guard.GuardConfig], None]) -> None:
+    """Never returns: the process ends with os._exit."""
+    exit_now = os._exit
+    ru0 = _usage()
+    try:
+        fd = sandbox.enter_child(
+            spec.uid, spec.limits, spec.scratch, spec.out_fd, spec.result_fd, spec.layers
+        )
+    except BaseException:
+        exit_now(EXIT_SANDBOX_FAILED)
+    emit = make_emit(fd, spec.nonce)
+    ru1 = _usage()
+    sweep_self = _make_self_sweep()
+    clock = time.perf_counter
+    started = clock()
+    try:
+        _prepare_process(spec)
+        solution_path = os.path.join(spec.scratch, "solution.py")
+        if spec.guard_enabled:
+            protected = frozenset({os.path.join(spec.scratch, "test_solution.py")})
+            arm(
+                guard.GuardConfig(
+                    solution_files={solution_path},
+                    trusted_files=spec.trusted_files,
+                    protected_paths=protected,
+                    block_sockets=not spec.layers.netns,
+                )
+            )
+        _dispatch(spec, solution_path, emit)
+    except Unsupported as exc:
+        emit("fallback", reason=str(exc))
+    except BaseException as exc:
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        emit("error", phase="harness", detail=detail[-600:], memory=isinstance(exc, MemoryError))
+    run_ms = (clock() - started) * 1000.0
+    ru2 = _usage()
+    swept = sweep_self()
+    emit(
+        "done",
+        run_ms=run_ms,
+        swept=swept,
+        cpu_enter=ru1[0] - ru0[0],
+        cpu_run=ru2[0] - ru1[0],
+        flt_enter=ru1[1] - ru0[1],
+        flt_run=ru2[1] - ru1[1],
+    )
+    exit_now(0)
+
+
+def _usage() -> tuple[float, int]:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return (ru.ru_utime + ru.ru_stime) * 1000.0, ru.ru_minflt
+
+
+def _make_self_sweep(_kill: Any = os.kill, _sig: int = 9) -> Callable[[], bool]:
+    def sweep() -> bool:
+        """Kill every other process of this slot's uid (see sandbox.sweep_uid for why twice)."""
+        try:
+            _kill(-1, _sig)
+            _kill(-1, _sig)
+        except OSError:
+            return False
+        return True
+
+    return sweep
+
+
+def _prepare_process(spec: ChildSpec) -> None:
+    random.seed()
+    os.environ.clear()
+    os.environ.update(
+        {
+            "HOME": spec.scratch,
+            "TMPDIR": spec.scratch,
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+        }
+    )
+    tempfile.tempdir = spec.scratch
+    sys.dont_write_bytecode = True
+    sys.argv = ["solution.py"]
+    sys.path[:0] = [spec.scratch]
+    with open(os.path.join(spec.scratch, "solution.py"), "w", encoding="utf-8", errors="replace") as f:
+        f.write(spec.code)
+
+
+def _dispatch(spec: ChildSpec, solution_path: str, emit: Callable[..., None]) -> None:
+    scratch = pathlib.Path(spec.scratch)
+    if spec.mode == "pytest":
+        runners.run_real_pytest(scratch, spec.test_source, emit)
+        return
+    namespace = make_comparators(spec.trusted_files, spec.trusted_types)
+    if spec.mode == "stdio":
+        runners.run_stdio(spec.plan, solution_path, spec.code, emit)
+        return
+    if spec.mode == "check":
+        runners.run_check(spec.plan, solution_path, spec.code, spec.entry_point, namespace, emit)
+        return
+    sys.meta_path.insert(0, _SolutionFinder(solution_path, spec.code))
+    check = _make_tamper_check(spec.snapshot)
+    assert spec.plan.code is not None
+    harness.run_module(spec.plan.code, namespace, scratch, emit, check)
+
+
+def _make_tamper_check(snap: Any, _tampered: Any = guard.tampered) -> Callable[[], str]:
+    def check() -> str:
+        return _tampered(snap)
+
+    return check
+
+
+# Namespaces a program must not rebind (checked after the module runs and after every test).
+_PROTECTED_MODULES = [
+    "builtins",
+    "pytest",
+    "inspect",
+    "itertools",
+    "re",
+    "types",
+    "traceback",
+    "functools",
+    "reprlib",
+    "_pytest.fixtures",
+    "_pytest.capture",
+    "reward.harness",
+    "reward.fixtures",
+    "reward.compare",
+    "reward.guard",
+    "reward.child",
+    "reward.runners",
+    "reward.testplan",
+    "_pytest.outcomes",
+    "_pytest.python_api",
+    "_pytest.raises",
+    "_pytest.approx",
+    "_pytest.mark.structures",
+    "_pytest.monkeypatch",
+    "_pytest.recwarn",
+]
+# Modules whose classes are checked too (their methods decide outcomes); the rest by module dict only.
+_PROTECTED_CLASSES_OF = _PROTECTED_MODULES[_PROTECTED_MODULES.index("reward.harness") :]
+_PROTECTED_CLASSES = (
+    ("_pytest.fixtures", "FixtureFunctionDefinition"),
+    ("_pytest.fixtures", "FixtureFunctionMarker"),
+    ("_pytest.capture", "CaptureResult"),
+)
+
+
+def protected_snapshot() -> guard.Snapshot:
+    """Taken once in the fork server; every child checks against it."""
+    modules = [sys.modules[name] for name in _PROTECTED_MODULES if name in sys.modules]
+    spaces: list[tuple[str, Any]] = [(m.__name__, m.__dict__) for m in modules]
+    for m in modules:
+        if m.__name__ not in _PROTECTED_CLASSES_OF:
+            continue
+        for name, value in list(vars(m).items()):
+            if isinstance(value, type) and getattr(value, "__module__", "") == m.__name__:
+                spaces.append((f"{m.__name__}.{name}", value.__dict__))
+    for module, name in _PROTECTED_CLASSES:
+        value = getattr(sys.modules.get(module), name, None)
+        if isinstance(value, type):
+            spaces.append((f"{module}.{name}", value.__dict__))
+    return guard.snapshot(spaces)
+
+
+class _SolutionFinder:
+    """Meta-path finder that makes `import solution` execute the program at the point the test
+    module imports it, as pytest's import of solution.py would."""
+
+    def __init__(self, path: str, source: str) -> None:
+        self._path = path
+        self._source = source
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != runners.SOLUTION_MODULE:
+            return None
+        import importlib.util
+
+        return importlib.util.spec_from_loader(name, self, origin=self._path)
+
+    def create_module(self, spec: Any) -> None:
+        return None
+
+    def exec_module(self, module: Any) -> None:
+        module.__file__ = self._path
+        code = compile(self._source, self._path, "exec", dont_inherit=True)
+        exec(code, module.__dict__)
+
+
+__all__ = ["TEST_FILENAME", "ChildSpec", "child_main", "make_emit"]

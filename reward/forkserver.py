@@ -1,0 +1,462 @@
+"""The warm fork server: a single-threaded process that preloads what tests need, isolates itself
+(namespaces, pids cgroup, subreaper) and forks one sandboxed child per execution, enforcing the
+wall-clock limit, killing and reaping every process a run leaves, cleaning its files, and answering
+the executor over a pipe. Run as `python -m reward.forkserver --ctl-fd R --res-fd W`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import gc
+import hashlib
+import os
+import secrets
+import selectors
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from reward import guard, preload, protocol, sandbox
+from reward.child import ChildSpec, child_main, protected_snapshot
+from reward.testplan import TEST_FILENAME, TestPlan, plan_check, plan_pytest, plan_stdio
+from reward.verdicts import RunEnd, summarize
+
+SCRATCH_ROOT = "/tmp/rlsbx"
+RESULT_CAP_BYTES = 4 << 20
+OUTPUT_READ_BYTES = 4096
+PLAN_CACHE = 512
+
+
+@dataclass
+class Run:
+    """One child in flight."""
+
+    job: dict[str, Any]
+    mode: str
+    slot: int
+    uid: int
+    pid: int
+    nonce: str
+    result_r: int
+    out_fd: int
+    scratch: str
+    deadline: float
+    started: float
+    buffer: bytearray = field(default_factory=bytearray)
+    wait_status: int | None = None
+    timed_out: bool = False
+    flooded: bool = False
+    sweeping: int = 0  # pid of the sweep helper, 0 when none
+    sweeps: int = 0
+
+
+@dataclass
+class ServerState:
+    arm: Any
+    layers: sandbox.Layers
+    trusted_files: frozenset[str]
+    trusted_types: frozenset[type]
+    workers: int
+    nproc: int
+    guard_enabled: bool
+    res_fd: int
+    snapshot: guard.Snapshot
+    queue: collections.deque[dict[str, Any]] = field(default_factory=collections.deque)
+    runs: dict[int, Run] = field(default_factory=dict)  # by child pid
+    helpers: dict[int, Run] = field(default_factory=dict)  # sweep helper pid -> its run
+    free_slots: list[int] = field(default_factory=list)
+    plans: collections.OrderedDict[tuple[str, str], TestPlan] = field(default_factory=collections.OrderedDict)
+    seq: int = 0
+    counters: collections.Counter[str] = field(default_factory=collections.Counter)
+    cancelled: set[int] = field(default_factory=set)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="reward.forkserver")
+    parser.add_argument("--ctl-fd", type=int, required=True)
+    parser.add_argument("--res-fd", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--nproc", type=int, default=32)
+    parser.add_argument("--no-hide", action="store_true", help="do not hide data directories")
+    parser.add_argument("--no-guard", action="store_true", help="disable the in-process audit guard (tests)")
+    parser.add_argument("--preload", default="", help="extra packages to import, comma-separated (numpy,...)")
+    args = parser.parse_args(argv)
+    try:
+        optional = preload.preload(tuple(p for p in args.preload.split(",") if p))
+        arm = guard.install()
+        layers = sandbox.setup_server(args.workers, args.nproc, hide=not args.no_hide)
+    except Exception as exc:  # refuse to serve without the minimum; say why
+        protocol.send(args.res_fd, {"op": "fatal", "detail": f"{type(exc).__name__}: {exc}"})
+        return 2
+    layers.audit_guard = not args.no_guard
+    layers.no_new_privs = True
+    os.makedirs(SCRATCH_ROOT, mode=0o711, exist_ok=True)
+    os.chmod(SCRATCH_ROOT, 0o711)
+    state = ServerState(
+        arm=arm,
+        layers=layers,
+        trusted_files=guard.trusted_filenames([TEST_FILENAME]),
+        trusted_types=frozenset(_all_types()),
+        workers=min(args.workers, sandbox.MAX_SLOTS),
+        nproc=args.nproc,
+        guard_enabled=not args.no_guard,
+        res_fd=args.res_fd,
+        snapshot=protected_snapshot(),
+        free_slots=list(range(min(args.workers, sandbox.MAX_SLOTS)))[::-1],
+    )
+    gc.freeze()  # children never scan the preloaded heap: fewer copy-on-write faults per run
+    protocol.send(
+        args.res_fd,
+        {
+            "op": "ready",
+            "pid": os.getpid(),
+            "layers": layers.as_dict(),
+            "uid_base": sandbox.sandbox_uid(os.getpid(), 0),
+            "preloaded": optional,
+        },
+    )
+    serve(state, args.ctl_fd)
+    return 0
+
+
+def _all_types() -> list[type]:
+    seen: set[type] = set()
+    stack: list[type] = [object]
+    while stack:
+        tp = stack.pop()
+        if tp in seen:
+            continue
+        seen.add(tp)
+        try:
+            stack.extend(type.__subclasses__(tp))
+        except TypeError:
+            continue
+    return list(seen)
+
+
+def serve(state: ServerState, ctl_fd: int) -> None:
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, _ignore)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the executor ends us by closing the pipe
+    sel = selectors.DefaultSelector()
+    sel.register(ctl_fd, selectors.EVENT_READ, "ctl")
+    sel.register(wake_r, selectors.EVENT_READ, "wake")
+    reader = protocol.Reader(ctl_fd)
+    closing = False
+    while not closing or state.runs or state.helpers:
+        timeout = _next_timeout(state)
+        for key, _ in sel.select(timeout):
+            if key.data == "ctl":
+                messages, eof = reader.read()
+                for msg in messages:
+                    _handle(state, msg)
+                if eof:
+                    closing = True
+                    sel.unregister(ctl_fd)
+                    state.queue.clear()
+                    for run in state.runs.values():
+                        _kill(state, run, timed_out=False)
+            elif key.data == "wake":
+                _drain(wake_r)
+            else:
+                _read_result(state, key.data, sel)
+        _reap(state, sel)
+        _enforce_deadlines(state)
+        if not closing:
+            _start_queued(state, sel)
+    if state.layers.pids_cgroup:
+        _leave_cgroup(state.layers.pids_cgroup)
+
+
+def _ignore(signum: int, frame: Any) -> None:
+    return None
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _next_timeout(state: ServerState) -> float | None:
+    if not state.runs:
+        return None if not state.helpers else 0.05
+    now = time.monotonic()
+    nearest = (
+        min(r.deadline for r in state.runs.values() if not r.timed_out)
+        if any(not r.timed_out for r in state.runs.values())
+        else now + 0.05
+    )
+    return max(0.0, min(nearest - now, 0.25))
+
+
+def _handle(state: ServerState, msg: dict[str, Any]) -> None:
+    op = msg.get("op")
+    if op == "run":
+        state.queue.append(msg["job"])
+    elif op == "cancel":
+        job_id = msg["id"]
+        before = len(state.queue)
+        state.queue = collections.deque(j for j in state.queue if j["id"] != job_id)
+        if len(state.queue) == before:
+            for run in state.runs.values():
+                if run.job["id"] == job_id:
+                    state.cancelled.add(job_id)
+                    _kill(state, run, timed_out=False)
+    elif op == "ping":
+        protocol.send(
+            state.res_fd,
+            {
+                "op": "pong",
+                "running": len(state.runs),
+                "queued": len(state.queue),
+                "counters": dict(state.counters),
+            },
+        )
+
+
+def _plan(state: ServerState, job: dict[str, Any]) -> TestPlan:
+    key = (job["kind"], hashlib.sha256(job["test"].encode("utf-8", "replace")).hexdigest())
+    plan = state.plans.get(key)
+    if plan is None:
+        maker = {"pytest": plan_pytest, "check": plan_check, "stdio": plan_stdio}[job["kind"]]
+        plan = maker(job["test"])
+        state.plans[key] = plan
+        if len(state.plans) > PLAN_CACHE:
+            state.plans.popitem(last=False)
+    state.plans.move_to_end(key)
+    return plan
+
+
+def _start_queued(state: ServerState, sel: selectors.BaseSelector) -> None:
+    while state.queue and state.free_slots:
+        job = state.queue.popleft()
+        plan = _plan(state, job)
+        if plan.broken:
+            _send_result(state, job, {"status": "infra_error", "detail": f"bad test: {plan.reason}"[:500]})
+            continue
+        mode = job.get("mode") or (
+            ("fast" if plan.fast else "pytest") if job["kind"] == "pytest" else job["kind"]
+        )
+        _start_run(state, sel, job, plan, mode)
+
+
+def _start_run(
+    state: ServerState, sel: selectors.BaseSelector, job: dict[str, Any], plan: TestPlan, mode: str
+) -> None:
+    slot = state.free_slots.pop()
+    uid = sandbox.sandbox_uid(os.getpid(), slot) if state.layers.uid_drop else os.getuid()
+    state.seq += 1
+    scratch = os.path.join(SCRATCH_ROOT, f"{slot}-{state.seq}")
+    os.mkdir(scratch, 0o700)
+    if state.layers.uid_drop:
+        os.chown(scratch, uid, uid)
+    out_fd = os.memfd_create("out", 0)
+    result_r, result_w = os.pipe()
+    timeout_s = float(job["timeout_s"])
+    spec = ChildSpec(
+        mode=mode,
+        plan=plan,
+        test_source=job["test"],
+        code=job["code"],
+        entry_point=job.get("entry_point", ""),
+        scratch=scratch,
+        uid=uid,
+        limits=sandbox.ChildLimits(cpu_s=int(timeout_s) + 1, address_space_bytes=_address_space(job)),
+        out_fd=out_fd,
+        result_fd=result_w,
+        nonce=secrets.token_hex(16),
+        layers=state.layers,
+        trusted_files=state.trusted_files,
+        trusted_types=state.trusted_types,
+        guard_enabled=state.guard_enabled,
+        snapshot=state.snapshot,
+    )
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os.close(result_r)
+        child_main(spec, state.arm)
+    os.close(result_w)
+    os.set_blocking(result_r, False)
+    run = Run(job, mode, slot, uid, pid, spec.nonce, result_r, out_fd, scratch, started + timeout_s, started)
+    state.runs[pid] = run
+    state.counters["runs"] += 1
+    sel.register(result_r, selectors.EVENT_READ, run)
+
+
+def _address_space(job: dict[str, Any], _base: list[int] = []) -> int:  # noqa: B006 (a cache)
+    """The interpreter's own mappings plus the job's memory budget."""
+    if not _base:
+        with open("/proc/self/statm") as f:
+            _base.append(int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE"))
+    return _base[0] + int(job["memory_mb"]) * (1 << 20)
+
+
+def _read_result(state: ServerState, run: Run, sel: selectors.BaseSelector) -> None:
+    try:
+        while True:
+            chunk = os.read(run.result_r, 65536)
+            if not chunk:
+                sel.unregister(run.result_r)
+                return
+            run.buffer += chunk
+            if len(run.buffer) > RESULT_CAP_BYTES:
+                run.flooded = True
+                sel.unregister(run.result_r)
+                _kill(state, run, timed_out=False)
+                return
+    except BlockingIOError:
+        return
+
+
+def _reap(state: ServerState, sel: selectors.BaseSelector) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        if pid in state.runs:
+            run = state.runs[pid]
+            run.wait_status = status
+            _read_result(state, run, sel) if _registered(sel, run.result_r) else None
+            _after_exit(state, run, sel)
+        elif pid in state.helpers:
+            run = state.helpers.pop(pid)
+            run.sweeping = 0
+            run.sweeps += 1
+            if run.sweeps < 10 and _needs_sweep(state, run):
+                _start_sweep(state, run)  # something survived (or appeared): sweep again
+            else:
+                _finish(state, run, sel)
+        # anything else is an orphan we adopted as subreaper: reaped, nothing to do
+
+
+def _registered(sel: selectors.BaseSelector, fd: int) -> bool:
+    try:
+        sel.get_key(fd)
+    except KeyError:
+        return False
+    return True
+
+
+def _after_exit(state: ServerState, run: Run, sel: selectors.BaseSelector) -> None:
+    """The child is gone; kill what it left (by uid) unless we can see nothing is left."""
+    try:
+        os.killpg(run.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    if _needs_sweep(state, run):
+        _start_sweep(state, run)
+    else:
+        _finish(state, run, sel)
+
+
+def _needs_sweep(state: ServerState, run: Run) -> bool:
+    """Could processes of this run's uid still exist? Exact with the pids cgroup (every task of the
+    server is counted), otherwise trusted from the child's own final sweep."""
+    if not state.layers.uid_drop:
+        return False  # no per-slot uid: the process group kill is all we have
+    if state.layers.pids_cgroup:
+        alive = sum(1 for r in state.runs.values() if r.wait_status is None) + len(state.helpers)
+        return sandbox.cgroup_task_count(state.layers.pids_cgroup) > 1 + alive
+    done = next((r for r in _records(run) if r.get("t") == "done"), None)
+    return done is None or not done.get("swept")
+
+
+def _start_sweep(state: ServerState, run: Run) -> None:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            sandbox.sweep_uid(run.uid)
+        finally:
+            os._exit(0)
+    run.sweeping = pid
+    state.helpers[pid] = run
+    state.counters["sweeps"] += 1
+
+
+def _kill(state: ServerState, run: Run, timed_out: bool) -> None:
+    if run.wait_status is not None:
+        return
+    run.timed_out = run.timed_out or timed_out
+    for target in (lambda: os.killpg(run.pid, signal.SIGKILL), lambda: os.kill(run.pid, signal.SIGKILL)):
+        try:
+            target()
+        except OSError:
+            pass
+
+
+def _enforce_deadlines(state: ServerState) -> None:
+    now = time.monotonic()
+    for run in list(state.runs.values()):
+        if run.wait_status is None and not run.timed_out and now >= run.deadline:
+            _kill(state, run, timed_out=True)
+
+
+def _finish(state: ServerState, run: Run, sel: selectors.BaseSelector) -> None:
+    """Everything of the run is dead: collect its output, clean its files, answer, free the slot."""
+    if run.pid not in state.runs:
+        return
+    del state.runs[run.pid]
+    if _registered(sel, run.result_r):
+        sel.unregister(run.result_r)
+    os.close(run.result_r)
+    output = _output_tail(run.out_fd)
+    os.close(run.out_fd)
+    shutil.rmtree(run.scratch, ignore_errors=True)
+    if state.layers.uid_drop:
+        sandbox.remove_owned(run.uid)
+    state.free_slots.append(run.slot)
+    records = _records(run)
+    if any(r.get("t") == "fallback" for r in records) and run.mode == "fast" and not run.timed_out:
+        state.queue.appendleft({**run.job, "mode": "pytest"})
+        state.counters["fallbacks"] += 1
+        return
+    if run.job["id"] in state.cancelled:
+        state.cancelled.discard(run.job["id"])
+        _send_result(state, run.job, {"status": "infra_error", "detail": "cancelled"})
+        return
+    end = RunEnd(run.wait_status, run.timed_out, run.flooded, (time.monotonic() - run.started) * 1000.0)
+    summary = summarize(records, end, output)
+    summary["mode"] = run.mode
+    _send_result(state, run.job, summary)
+
+
+def _records(run: Run) -> list[dict[str, Any]]:
+    return protocol.parse_records(bytes(run.buffer), run.nonce)
+
+
+def _output_tail(fd: int) -> str:
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, OUTPUT_READ_BYTES, max(0, size - OUTPUT_READ_BYTES))
+    return data.decode("utf-8", "replace")
+
+
+def _send_result(state: ServerState, job: dict[str, Any], summary: dict[str, Any]) -> None:
+    protocol.send(state.res_fd, {"op": "result", "id": job["id"], "result": summary})
+
+
+def _leave_cgroup(path: str) -> None:
+    parent = os.path.dirname(path)
+    try:
+        with open(os.path.join(parent, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""OS isolation layers: set up once in the fork server (subreaper, network/IPC/mount namespaces, a
+pids cgroup, private /tmp, hidden data dirs) and per child (session, limits, unprivileged uid, no new
+privileges). Each layer is detected, not assumed; `Layers` says which are active for /healthz.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import shutil
+import signal
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+_PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_NO_NEW_PRIVS = 38
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWIPC = 0x08000000
+_CLONE_NEWNET = 0x40000000
+_MS_RDONLY = 1
+_MS_NOSUID = 2
+_MS_NODEV = 4
+_MS_REC = 16384
+_MS_PRIVATE = 1 << 18
+
+UID_BASE = 1_000_000  # sandbox uids: UID_BASE + forkserver_pid * MAX_SLOTS + slot (unique per server)
+MAX_SLOTS = 128
+TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")  # world-writable: private and swept per run
+# Directories the sandbox should not see (datasets, other problems' files, home directories).
+HIDE_DIRS = ("/work", "/home", "/root", "/srv", "/mnt", "/media", "/data", "/opt", "/var/lib", "/var/log")
+
+
+class SandboxUnavailable(RuntimeError):
+    """The minimum isolation (separate process, limits, whole-group kill) is missing on this host."""
+
+
+@dataclass
+class Layers:
+    """Which isolation layers are active (reported by /healthz)."""
+
+    process: bool = False  # fork per execution, own session and process group, group kill
+    rlimits: bool = False  # CPU, address space, file size, open files, processes
+    subreaper: bool = False  # the fork server reaps every orphan of its children
+    uid_drop: bool = False  # each slot runs as its own unprivileged uid (RLIMIT_NPROC enforced)
+    no_new_privs: bool = False
+    pids_cgroup: str = ""  # cgroup path bounding the fork server's process count ("" = none)
+    netns: bool = False  # empty network namespace: no route anywhere, not even loopback
+    ipcns: bool = False
+    mountns: bool = False  # private /tmp, /var/tmp, /dev/shm; data dirs hidden
+    proc_hidepid: bool = False  # other users' processes invisible in /proc
+    audit_guard: bool = False  # in-process guard against frame inspection, ctypes, spawning
+    hidden_dirs: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _call(fn: Any, *args: Any) -> int:
+    rc = fn(*args)
+    return 0 if rc == 0 else ctypes.get_errno() or -1
+
+
+def setup_server(workers: int, nproc_per_run: int, hide: bool = True) -> Layers:
+    """Isolation for the fork server process itself; call once, single-threaded, after preloading."""
+    layers = Layers(process=True, rlimits=True)
+    if not (hasattr(os, "setsid") and hasattr(os, "killpg") and hasattr(resource, "RLIMIT_AS")):
+        raise SandboxUnavailable("this platform lacks setsid/killpg/RLIMIT_AS: cannot sandbox executions")
+    layers.subreaper = _call(_libc.prctl, _PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    layers.uid_drop = os.geteuid() == 0
+    layers.pids_cgroup = _join_pids_cgroup(workers * (nproc_per_run + 4) + 16)
+    layers.netns = _call(_libc.unshare, _CLONE_NEWNET) == 0
+    layers.ipcns = _call(_libc.unshare, _CLONE_NEWIPC) == 0
+    if os.geteuid() == 0 and _call(_libc.unshare, _CLONE_NEWNS) == 0:
+        layers.mountns = _call(_libc.mount, None, b"/", None, _MS_REC | _MS_PRIVATE, None) == 0
+    if layers.mountns:
+        for path in TMP_DIRS:
+            if os.path.isdir(path):
+                _mount_tmpfs(path, b"size=512m,nr_inodes=65536,mode=1777")
+        if hide:
+            layers.hidden_dirs = [
+                p for p in HIDE_DIRS if os.path.isdir(p) and _mount_tmpfs(p, b"size=4k,mode=755", True)
+            ]
+        layers.proc_hidepid = (
+            _call(_libc.mount, b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV, b"hidepid=2") == 0
+        )
+    return layers
+
+
+def _mount_tmpfs(path: str, options: bytes, read_only: bool = False) -> bool:
+    flags = _MS_NOSUID | _MS_NODEV | (_MS_RDONLY if read_only else 0)
+    return _call(_libc.mount, b"tmpfs", path.encode(), b"tmpfs", flags, options) == 0
+
+
+def _join_pids_cgroup(limit: int) -> str:
+    """Move this process into a fresh pids cgroup (v1 or v2) capped at `limit` tasks; "" if impossible."""
+    for root in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup"):
+        if not os.path.exists(os.path.join(root, "cgroup.procs")):
+            continue
+        if root == "/sys/fs/cgroup" and "pids" not in _read(os.path.join(root, "cgroup.controllers")):
+            continue
+        path = os.path.join(root, f"rlcoder-reward-{os.getpid()}")
+        try:
+            os.makedirs(path, exist_ok=True)
+            _write(os.path.join(path, "pids.max"), str(limit))
+            _write(os.path.join(path, "cgroup.procs"), str(os.getpid()))
+        except OSError:
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+            continue
+        return path
+    return ""
+
+
+def cgroup_pids(path: str) -> list[int]:
+    return [int(x) for x in _read(os.path.join(path, "cgroup.procs")).split()]
+
+
+def cgroup_task_count(path: str) -> int:
+    try:
+        return int(_read(os.path.join(path, "pids.current")).strip() or 0)
+    except ValueError:
+        return -1
+
+
+def remove_cgroup(path: str) -> None:
+    """Kill whatever is left in the fork server's cgroup and remove it (the server is gone)."""
+    for _ in range(50):
+        pids = cgroup_pids(path) if os.path.exists(path) else []
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per child
+
+
+@dataclass(frozen=True)
+class ChildLimits:
+    cpu_s: int  # RLIMIT_CPU soft limit; SIGXCPU beyond it
+    address_space_bytes: int
+    file_size_bytes: int = 32 << 20
+    open_files: int = 256
+    processes: int = 32  # per uid (one uid per slot), threads included
+
+
+def enter_child(
+    uid: int, limits: ChildLimits, scratch: str, out_fd: int, result_fd: int, layers: Layers
+) -> int:
+    """Turn the freshly forked child into a sandbox: returns the result fd's new number (3).
+
+    Order matters: everything that needs root (fd plumbing, limits, scratch ownership) happens
+    before the uid drop, and the drop is verified before any untrusted code can run.
+    """
+    os.setsid()
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversize writes fail with EFBIG instead
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    os.dup2(result_fd, 3)
+    os.closerange(4, 1 << 16)
+    os.chdir(scratch)
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (limits.address_space_bytes, limits.address_space_bytes))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if layers.uid_drop:
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    if _call(_libc.prctl, _PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 and layers.no_new_privs:
+        raise SandboxUnavailable("PR_SET_NO_NEW_PRIVS failed")
+    if layers.uid_drop:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        if os.getuid() != uid or os.geteuid() != uid or _can_regain_root():
+            raise SandboxUnavailable("uid drop did not hold")
+    _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    return 3
+
+
+def _can_regain_root() -> bool:
+    try:
+        os.setuid(0)
+    except PermissionError:
+        return False
+    return True
+
+
+def sweep_uid(uid: int) -> None:
+    """SIGKILL every process running as `uid` (call in a forked helper that then exits).
+
+    kill(-1) walks the whole task list under the tasklist lock, so no process of the uid can fork
+    during the walk and none it signalled can fork after; a second pass is belt and braces. (Its
+    return value says nothing: it is 0 whenever any other process exists, even without permission.)
+    """
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    for _ in range(2):
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            return
+
+
+def remove_owned(uid: int, dirs: tuple[str, ...] = TMP_DIRS) -> int:
+    """Delete top-level entries owned by `uid` in the world-writable dirs; returns how many."""
+    removed = 0
+    for base in dirs:
+        try:
+            entries = list(os.scandir(base))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+                removed += 1
+            except OSError:
+                continue
+    return removed
+
+
+def sandbox_uid(server_pid: int, slot: int) -> int:
+    return UID_BASE + server_pid * MAX_SLOTS + slot
