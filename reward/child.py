@@ -84,16 +84,23 @@ def make_emit(
     return emit
 
 
-def child_main(spec: ChildSpec, arm: Callable[[guard.GuardConfig], None]) -> None:
-    """Never returns: the process ends with os._exit."""
-    exit_now = os._exit
+def child_main(spec: ChildSpec, arm: Callable[[guard.GuardConfig], None], _exit: Any = os._exit) -> None:
+    """Never returns: whatever the program does, the process ends here with os._exit (an exception
+    escaping into the fork server's loop would run server code in the child)."""
+    try:
+        _child_body(spec, arm, _exit)
+    finally:
+        _exit(0)
+
+
+def _child_body(spec: ChildSpec, arm: Callable[[guard.GuardConfig], None], _exit: Any) -> None:
     ru0 = _usage()
     try:
         fd = sandbox.enter_child(
             spec.uid, spec.limits, spec.scratch, spec.out_fd, spec.result_fd, spec.layers
         )
     except BaseException:
-        exit_now(EXIT_SANDBOX_FAILED)
+        _exit(EXIT_SANDBOX_FAILED)
     emit = make_emit(fd, spec.nonce)
     ru1 = _usage()
     sweep_self = _make_self_sweep()
@@ -109,15 +116,14 @@ def child_main(spec: ChildSpec, arm: Callable[[guard.GuardConfig], None]) -> Non
                     solution_files={solution_path},
                     trusted_files=spec.trusted_files,
                     protected_paths=protected,
-                    block_sockets=not spec.layers.netns,
+                    block_sockets=True,
                 )
             )
         _dispatch(spec, solution_path, emit)
     except Unsupported as exc:
-        emit("fallback", reason=str(exc))
+        emit("fallback", reason=exc)
     except BaseException as exc:
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        emit("error", phase="harness", detail=detail[-600:], memory=isinstance(exc, MemoryError))
+        emit("error", phase="harness", detail=_exception_line(exc), memory=type(exc) is MemoryError)
     run_ms = (clock() - started) * 1000.0
     ru2 = _usage()
     swept = sweep_self()
@@ -130,7 +136,14 @@ def child_main(spec: ChildSpec, arm: Callable[[guard.GuardConfig], None]) -> Non
         flt_enter=ru1[1] - ru0[1],
         flt_run=ru2[1] - ru1[1],
     )
-    exit_now(0)
+
+
+def _exception_line(exc: BaseException, _type: Any = type) -> str:
+    """A description that survives a program that broke traceback, str or builtins."""
+    try:
+        return "".join(traceback.format_exception_only(_type(exc), exc)).strip()[-600:]
+    except BaseException:
+        return "the harness failed: " + _type(exc).__name__
 
 
 def _usage() -> tuple[float, int]:

@@ -40,6 +40,7 @@ class Executor:
         hide_dirs: bool = True,
         guard: bool = True,
         startup_timeout_s: float = 120.0,
+        preload: tuple[str, ...] = (),
     ) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.max_timeout_s = max_timeout_s
@@ -48,6 +49,7 @@ class Executor:
         self._hide_dirs = hide_dirs
         self._guard = guard
         self._startup_timeout_s = startup_timeout_s
+        self._preload = tuple(preload)
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[concurrent.futures.Future[dict[str, Any]], str]] = {}
@@ -97,6 +99,7 @@ class Executor:
         ]
         args += [] if self._hide_dirs else ["--no-hide"]
         args += [] if self._guard else ["--no-guard"]
+        args += ["--preload", ",".join(self._preload)] if self._preload else []
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
         self._proc = subprocess.Popen(
             args,

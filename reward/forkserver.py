@@ -320,27 +320,38 @@ def _read_result(state: ServerState, run: Run, sel: selectors.BaseSelector) -> N
 
 
 def _reap(state: ServerState, sel: selectors.BaseSelector) -> None:
+    """Reap every exited process, then decide about the runs that ended (after the zombies of a
+    killed group are gone, so the cgroup count is not inflated by them)."""
+    ended: list[Run] = []
+    swept: list[Run] = []
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            break
         if pid == 0:
-            return
+            break
         if pid in state.runs:
             run = state.runs[pid]
             run.wait_status = status
-            _read_result(state, run, sel) if _registered(sel, run.result_r) else None
-            _after_exit(state, run, sel)
+            if _registered(sel, run.result_r):
+                _read_result(state, run, sel)
+            try:
+                os.killpg(run.pid, signal.SIGKILL)  # whatever is left of its process group
+            except OSError:
+                pass
+            ended.append(run)
         elif pid in state.helpers:
             run = state.helpers.pop(pid)
             run.sweeping = 0
             run.sweeps += 1
-            if run.sweeps < 10 and _needs_sweep(state, run):
-                _start_sweep(state, run)  # something survived (or appeared): sweep again
-            else:
-                _finish(state, run, sel)
-        # anything else is an orphan we adopted as subreaper: reaped, nothing to do
+            swept.append(run)
+        # anything else is an orphan we adopted as subreaper: reaped, nothing more to do
+    for run in [*ended, *swept]:
+        if run.sweeps < 10 and _needs_sweep(state, run):
+            _start_sweep(state, run)
+        else:
+            _finish(state, run, sel)
 
 
 def _registered(sel: selectors.BaseSelector, fd: int) -> bool:
@@ -349,18 +360,6 @@ def _registered(sel: selectors.BaseSelector, fd: int) -> bool:
     except KeyError:
         return False
     return True
-
-
-def _after_exit(state: ServerState, run: Run, sel: selectors.BaseSelector) -> None:
-    """The child is gone; kill what it left (by uid) unless we can see nothing is left."""
-    try:
-        os.killpg(run.pid, signal.SIGKILL)
-    except OSError:
-        pass
-    if _needs_sweep(state, run):
-        _start_sweep(state, run)
-    else:
-        _finish(state, run, sel)
 
 
 def _needs_sweep(state: ServerState, run: Run) -> bool:

@@ -47,6 +47,11 @@ def _add_data_dedup_args(p: argparse.ArgumentParser) -> None:
 
 
 COMMANDS: dict[tuple[str, ...], tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = {
+    ("train",): (
+        "run the config's stages (sft, then grpo) as one resumable job",
+        "rlcoder.train:cmd_train",
+        _add_config_args,
+    ),
     ("config",): (
         "validate a run config and print it resolved",
         "rlcoder.cli:cmd_config",

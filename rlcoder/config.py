@@ -73,6 +73,9 @@ class RolloutConfig(Section):
         0, ge=0, description="drop samples older than this many updates (0 = on-policy)"
     )
     gpu_memory_utilization: float = Field(0.85, gt=0.0, le=1.0, description="vLLM GPU memory fraction")
+    sync_check_tolerance: float = Field(
+        0.05, gt=0.0, description="max mean |logprob gap| between learner and engine after a weight sync"
+    )
 
 
 class RewardConfig(Section):
@@ -130,6 +133,15 @@ class LearnerConfig(Section):
     ppo: PpoConfig = Field(default_factory=PpoConfig)
 
 
+class EvalConfig(Section):
+    samples_per_problem: int = Field(
+        4, gt=0, description="completions sampled per problem when measuring pass rates"
+    )
+    around_rl: bool = Field(
+        True, description="measure the pass rate on the train problems before and after RL"
+    )
+
+
 class RayConfig(Section):
     address: str | None = Field(
         None, description="cluster to join ('auto' or host:port); None starts a local one"
@@ -166,6 +178,7 @@ class RunConfig(BaseModel):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
     learner: LearnerConfig = Field(default_factory=LearnerConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 

@@ -1,0 +1,346 @@
+"""The GRPO learner: TRL 1.16's GRPOTrainer, fed by our rollout fleet through `rollout_func` and
+scored by the reward service through an async reward function; the fleet gets the new weights
+before every generation and each step's records go to the run directory.
+
+One RL step, as TRL drives it:  # ROLLOUT (rollout_func) -> # SCORE (unit_test_reward) ->
+# UPDATE (TRL's loss and optimizer step) -> # SYNC (FleetSync.sync_weights, before the next ROLLOUT).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlcoder.config import RunConfig, batch_plan
+from rlcoder.prompts import PromptText
+from rlcoder.records import (
+    Problem,
+    RewardMode,
+    Rollout,
+    RolloutRequest,
+    SamplingSpec,
+    ScoredGroup,
+    ScoreItem,
+    Verdict,
+    VerdictStatus,
+    reward_from_verdict,
+)
+from rlcoder.run_dir import StageDir
+from rlcoder.seams import PolicyFleet, RLSetup, Scorer
+
+
+def grpo_args(cfg: RunConfig, output_dir: Path, *, on_gpu: bool) -> Any:
+    """Our config as TRL's GRPOConfig: the one place the mapping lives."""
+    from trl import GRPOConfig
+
+    plan = batch_plan(cfg)
+    lr, grpo = cfg.learner, cfg.learner.grpo
+    return GRPOConfig(
+        output_dir=str(output_dir),
+        max_steps=lr.steps,
+        learning_rate=lr.lr,
+        lr_scheduler_type=lr.lr_scheduler,
+        max_grad_norm=lr.max_grad_norm,
+        # TRL counts completions per device; one generation feeds one optimizer step.
+        per_device_train_batch_size=plan.completions_per_device_batch,
+        gradient_accumulation_steps=plan.gradient_accumulation_steps,
+        steps_per_generation=plan.gradient_accumulation_steps,
+        num_generations=plan.samples_per_prompt,
+        max_completion_length=cfg.rollout.max_new_tokens,
+        temperature=cfg.rollout.temperature,
+        top_p=cfg.rollout.top_p,
+        loss_type=grpo.loss_type,
+        beta=grpo.beta,
+        epsilon=grpo.epsilon,
+        # The fleet samples with vLLM; its logprobs differ from the learner's. Token-level truncated IS.
+        vllm_importance_sampling_correction=True,
+        vllm_importance_sampling_mode="token_truncate",
+        vllm_importance_sampling_clip_max=grpo.importance_sampling_cap,
+        bf16=on_gpu and cfg.model.dtype == "bfloat16",
+        gradient_checkpointing=lr.gradient_checkpointing,
+        use_cpu=not on_gpu,
+        seed=cfg.seed,
+        save_strategy="steps",
+        save_steps=lr.save_every,
+        save_total_limit=2,
+        logging_steps=1,
+        report_to=["tensorboard"] if cfg.logging.tensorboard else "none",
+        remove_unused_columns=False,  # the reward function needs problem_id
+        disable_tqdm=True,  # the StepLog callback prints one line per step instead
+        dataloader_num_workers=0,
+    )
+
+
+@dataclass
+class StepBuffer:
+    """What one step produced, collected by the rollout and reward functions for StepLog."""
+
+    rollouts: list[Rollout] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    rewards: list[float | None] = field(default_factory=list)
+    stale: int = 0
+    times_s: dict[str, float] = field(default_factory=dict)
+
+    def add_time(self, phase: str, seconds: float) -> None:
+        self.times_s[phase] = self.times_s.get(phase, 0.0) + seconds
+
+
+def groups_of(buf: StepBuffer, step: int) -> list[ScoredGroup]:
+    """Regroup a step's flat, problem-contiguous records into one ScoredGroup per prompt."""
+    groups: list[ScoredGroup] = []
+    for r, v, w in zip(buf.rollouts, buf.verdicts, buf.rewards, strict=True):
+        if not groups or groups[-1].problem_id != r.problem_id or r.sample_index == 0:
+            groups.append(
+                ScoredGroup(problem_id=r.problem_id, rollouts=[], verdicts=[], rewards=[], step=step)
+            )
+        groups[-1].rollouts.append(r)
+        groups[-1].verdicts.append(v)
+        groups[-1].rewards.append(w)
+    return groups
+
+
+def step_summary(buf: StepBuffer) -> dict[str, float]:
+    """Pass rate, verdict counts, dropped samples and throughput of one step (pure)."""
+    n = len(buf.verdicts)
+    counts = {s.value: 0 for s in VerdictStatus}
+    for v in buf.verdicts:
+        counts[v.status.value] += 1
+    tokens = sum(len(r.completion_token_ids) for r in buf.rollouts)
+    rollout_s = buf.times_s.get("rollout", 0.0)
+    out: dict[str, float] = {f"verdict/{k}": float(c) for k, c in counts.items()}
+    scored = n - counts["infra_error"]
+    out["pass_rate"] = counts["pass"] / scored if scored else 0.0
+    out["dropped/infra_error"] = float(counts["infra_error"])
+    out["dropped/stale"] = float(buf.stale)
+    out["completion_tokens"] = float(tokens)
+    out["rollout_tokens_per_s"] = tokens / rollout_s if rollout_s > 0 else 0.0
+    for phase, seconds in buf.times_s.items():
+        out[f"time/{phase}_s"] = seconds
+    return out
+
+
+def make_rollout_func(
+    fleet: PolicyFleet, prompts: dict[str, PromptText], cfg: RunConfig, buf: StepBuffer
+) -> Callable[[list[str], Any], dict[str, list]]:
+    """TRL hands over the step's prompts with each repeated num_generations times in a row
+    (its RepeatSampler); we ask the fleet for one group per distinct prompt, in the same order."""
+    group = cfg.rollout.samples_per_prompt
+
+    def rollout_func(batch: list[str], trainer: Any) -> dict[str, list]:
+        # ROLLOUT
+        distinct = batch[::group]
+        if [p for p in distinct for _ in range(group)] != list(batch):
+            raise RuntimeError("rollout_func: prompts are not in groups of samples_per_prompt; TRL changed?")
+        step = trainer.state.global_step + 1
+        requests = [
+            RolloutRequest(prompts[p].problem_id, p, prompts[p].token_ids, step=step) for p in distinct
+        ]
+        sampling = SamplingSpec(
+            n=group,
+            temperature=cfg.rollout.temperature,
+            top_p=cfg.rollout.top_p,
+            max_new_tokens=cfg.rollout.max_new_tokens,
+        )
+        t0 = time.perf_counter()
+        rollouts = [r for group in fleet.generate_all(requests, sampling) for r in group]
+        buf.add_time("rollout", time.perf_counter() - t0)
+        buf.rollouts = rollouts
+        return {
+            "prompt_ids": [r.prompt_token_ids for r in rollouts],
+            "completion_ids": [r.completion_token_ids for r in rollouts],
+            "logprobs": [r.completion_logprobs for r in rollouts],
+            "rollout_id": [r.rollout_id for r in rollouts],
+        }
+
+    return rollout_func
+
+
+def make_reward_func(
+    scorer: Scorer, problems: dict[str, Problem], cfg: RunConfig, buf: StepBuffer
+) -> Callable[..., Any]:
+    """An async TRL reward function: verdicts from the reward service, rewards from verdicts.
+    None (TRL: unscorable, zero advantage, out of the group baseline) for infra errors and for
+    samples older than rollout.max_off_policy_lag updates."""
+    mode = RewardMode(cfg.reward.mode)
+    max_lag = cfg.rollout.max_off_policy_lag
+
+    async def unit_tests(
+        prompts: Sequence[str], completions: Sequence[str], **kwargs: Any
+    ) -> list[float | None]:
+        # SCORE
+        by_id = {r.rollout_id: r for r in buf.rollouts}
+        rollouts = [by_id[i] for i in kwargs["rollout_id"]]
+        items = [score_item(problems[r.problem_id], r, cfg) for r in rollouts]
+        t0 = time.perf_counter()
+        verdicts = await scorer.score(items)
+        buf.add_time("reward", time.perf_counter() - t0)
+        version = kwargs["trainer_state"].global_step
+        rewards: list[float | None] = []
+        for r, v in zip(rollouts, verdicts, strict=True):
+            if version - r.policy_version > max_lag:
+                buf.stale += 1
+                rewards.append(None)
+            else:
+                rewards.append(reward_from_verdict(v, mode))
+        buf.rollouts, buf.verdicts, buf.rewards = rollouts, verdicts, rewards
+        return rewards
+
+    return unit_tests
+
+
+def score_item(problem: Problem, rollout: Rollout, cfg: RunConfig) -> ScoreItem:
+    return ScoreItem(
+        completion=rollout.completion_text,
+        test=problem.test,
+        test_kind=problem.test_kind,
+        entry_point=problem.entry_point,
+        prompt=problem.question if problem.style == "complete" else "",
+        timeout_s=cfg.reward.timeout_s,
+        memory_mb=cfg.reward.memory_mb,
+        item_id=rollout.rollout_id,
+    )
+
+
+def make_callbacks(stage: StageDir, buf: StepBuffer, log: Callable[[str], None]) -> list[Any]:
+    from transformers import TrainerCallback
+
+    class StepLog(TrainerCallback):  # type: ignore[misc]
+        """Writes each step's groups and metrics to the run directory, prints one line per step,
+        and marks checkpoints complete once TRL has fully written them."""
+
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self._t0 = time.perf_counter()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            step = state.global_step
+            stage.write_step(step, groups_of(buf, step))
+            total = time.perf_counter() - self._t0
+            accounted = sum(v for k, v in buf.times_s.items() if k != "sync")
+            buf.times_s["update"] = max(total - accounted, 0.0)
+            self._summary = {"step": step, **step_summary(buf)}
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
+            if not hasattr(self, "_summary") or self._summary["step"] != state.global_step:
+                return
+            row = {**{k: v for k, v in (logs or {}).items() if isinstance(v, (int, float))}, **self._summary}
+            stage.append_metrics(row)
+            log(progress_line(row, args.max_steps))
+            buf.times_s.clear()
+            buf.stale = 0
+
+        def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            stage.mark_complete(stage.checkpoints / f"checkpoint-{state.global_step}")
+
+    return [StepLog()]
+
+
+def progress_line(row: dict[str, Any], max_steps: int) -> str:
+    times = " ".join(
+        f"{k[5:-2]} {row[k]:.1f}s"
+        for k in ("time/rollout_s", "time/reward_s", "time/update_s", "time/sync_s")
+        if k in row
+    )
+    return (
+        f"[grpo] step {row['step']}/{max_steps} reward {row.get('reward', float('nan')):.3f} "
+        f"pass {row['pass_rate']:.1%} loss {row.get('loss', float('nan')):.4f} "
+        f"tok/s {row['rollout_tokens_per_s']:.0f} | {times}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Wiring it together
+
+
+def fleet_trainer_class() -> type:
+    """GRPOTrainer that treats our fleet as its vLLM. TRL applies its vLLM/learner importance-
+    sampling correction, and calls `vllm_generation.sync_weights()` before generating after an
+    optimizer step, only on its own vLLM path; our fleet is that vLLM, so we switch the path on
+    and stand in for its generation object (FleetSync). Generation itself goes through rollout_func."""
+    from trl import GRPOTrainer
+
+    class FleetGRPOTrainer(GRPOTrainer):  # type: ignore[misc]
+        def attach_fleet(self, sync: Any) -> None:
+            self.use_vllm = True
+            self.vllm_generation = sync
+            self._last_loaded_step = -1  # sync (and check) before the first generation too
+
+        def sync_now(self) -> None:
+            if self._last_loaded_step != self.state.global_step:
+                self.vllm_generation.sync_weights()
+                self._last_loaded_step = self.state.global_step
+
+    return FleetGRPOTrainer
+
+
+def lora_config(cfg: RunConfig) -> Any:
+    if not cfg.lora.enabled:
+        return None
+    from peft import LoraConfig
+
+    lc = cfg.lora
+    return LoraConfig(
+        r=lc.r,
+        lora_alpha=lc.alpha,
+        lora_dropout=lc.dropout,
+        target_modules=lc.target_modules,
+        task_type="CAUSAL_LM",
+    )
+
+
+def check_sequence(
+    prompt: PromptText, problem: Problem, tokenizer: Any, max_tokens: int = 48
+) -> tuple[list[int], list[int]]:
+    """A fixed prompt + reference-solution sequence that every weight sync is checked on."""
+    from rlcoder.prompts import solution_message
+
+    completion = tokenizer(solution_message(problem), add_special_tokens=False)["input_ids"][:max_tokens]
+    return list(prompt.token_ids), list(completion)
+
+
+def train_grpo(rl: RLSetup, model_path: str) -> None:
+    """Run GRPO to learner.steps (resuming if a complete checkpoint exists); save the final model
+    (LoRA merged) to stage.final and leave the fleet on the final weights."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM
+
+    from rlcoder.weight_sync import FleetSync
+
+    cfg, stage, buf = rl.cfg, rl.stage, StepBuffer()
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(stage.root / "tensorboard")  # transformers 5 reads only this
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, cfg.model.dtype))
+    trainer = fleet_trainer_class()(
+        model=model,
+        reward_funcs=[make_reward_func(rl.scorer, rl.problems, cfg, buf)],
+        args=grpo_args(cfg, stage.checkpoints, on_gpu=torch.cuda.is_available()),
+        train_dataset=Dataset.from_list([{"prompt": p.text, "problem_id": p.problem_id} for p in rl.prompts]),
+        processing_class=rl.tokenizer,
+        peft_config=lora_config(cfg),
+        rollout_func=make_rollout_func(rl.fleet, {p.text: p for p in rl.prompts}, cfg, buf),
+        callbacks=make_callbacks(stage, buf, rl.log),
+    )
+    first = rl.prompts[0]
+    trainer.attach_fleet(
+        FleetSync(
+            rl.fleet,
+            model_getter=lambda: trainer.accelerator.unwrap_model(trainer.model),
+            version_getter=lambda: trainer.state.global_step,
+            check_ids=check_sequence(first, rl.problems[first.problem_id], rl.tokenizer),
+            adapter_dir=stage.root / "adapters",
+            on_synced=lambda version, seconds: buf.add_time("sync", seconds),
+        )
+    )
+    checkpoint = stage.resume_checkpoint()
+    if checkpoint:
+        rl.log(f"[grpo] resuming from {checkpoint}")
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    trainer.sync_now()  # the fleet samples the final policy for evaluation
+    final = trainer.accelerator.unwrap_model(trainer.model)
+    if hasattr(final, "merge_and_unload"):
+        final = final.merge_and_unload()
+    final.save_pretrained(stage.final)
+    rl.tokenizer.save_pretrained(stage.final)

@@ -1,0 +1,155 @@
+"""The run directory: resolved config, per-step rollouts and verdicts, metrics, checkpoints; and
+what a resumed run needs to know (the last complete checkpoint) so no step is lost or repeated.
+
+Layout:
+    <run_dir>/config.resolved.yaml
+    <run_dir>/<stage>/steps/step_000001.jsonl     one ScoredGroup per line
+    <run_dir>/<stage>/metrics.jsonl               one object per step
+    <run_dir>/<stage>/checkpoints/checkpoint-N/   complete only when it holds COMPLETE
+    <run_dir>/<stage>/final/                      the stage's output model (HF format)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rlcoder.records import RecordError, ScoredGroup, from_json, to_json
+
+COMPLETE = "COMPLETE"
+_CKPT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file and rename: readers see the old file or the new one, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class StageDir:
+    """One stage's part of the run directory (sft, grpo, ppo)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.steps = root / "steps"
+        self.metrics = root / "metrics.jsonl"
+        self.checkpoints = root / "checkpoints"
+        self.final = root / "final"
+
+    # -- per-step records ---------------------------------------------------------------------
+
+    def step_file(self, step: int) -> Path:
+        return self.steps / f"step_{step:06d}.jsonl"
+
+    def write_step(self, step: int, groups: Iterable[ScoredGroup]) -> Path:
+        path = self.step_file(step)
+        atomic_write_text(path, "".join(to_json(g) + "\n" for g in groups))
+        return path
+
+    def read_step(self, step: int) -> list[ScoredGroup]:
+        return list(read_groups(self.step_file(step)))
+
+    def recorded_steps(self) -> list[int]:
+        if not self.steps.is_dir():
+            return []
+        return sorted(int(p.stem.split("_")[1]) for p in self.steps.glob("step_*.jsonl"))
+
+    # -- metrics ------------------------------------------------------------------------------
+
+    def append_metrics(self, row: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self.metrics.open("a") as f:
+            f.write(json.dumps(row, sort_keys=True) + "\n")
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics.is_file():
+            return []
+        rows = []
+        for line in self.metrics.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line torn by a kill mid-write
+        return rows
+
+    # -- checkpoints and resume ----------------------------------------------------------------
+
+    def mark_complete(self, checkpoint: Path) -> None:
+        atomic_write_text(checkpoint / COMPLETE, "")
+
+    def last_complete_checkpoint(self) -> Path | None:
+        """The newest checkpoint that was fully written; partial ones (a kill or a full disk
+        mid-save) are ignored."""
+        best: tuple[int, Path] | None = None
+        if self.checkpoints.is_dir():
+            for p in self.checkpoints.iterdir():
+                m = _CKPT.match(p.name)
+                if m and (p / COMPLETE).is_file() and (best is None or int(m.group(1)) > best[0]):
+                    best = (int(m.group(1)), p)
+        return best[1] if best else None
+
+    def rewind_to(self, step: int) -> None:
+        """Forget everything recorded after `step` (it will be redone): step files, metrics rows
+        and incomplete or newer checkpoints."""
+        for s in self.recorded_steps():
+            if s > step:
+                self.step_file(s).unlink()
+        rows = [r for r in self.read_metrics() if int(r.get("step", 0)) <= step]
+        if self.metrics.exists():
+            atomic_write_text(self.metrics, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+        if self.checkpoints.is_dir():
+            for p in self.checkpoints.iterdir():
+                m = _CKPT.match(p.name)
+                if m and (int(m.group(1)) > step or not (p / COMPLETE).is_file()):
+                    shutil.rmtree(p, ignore_errors=True)
+
+    def resume_checkpoint(self) -> Path | None:
+        """The checkpoint to resume from (None: start fresh), after discarding anything newer."""
+        ckpt = self.last_complete_checkpoint()
+        self.rewind_to(checkpoint_step(ckpt) if ckpt else 0)
+        return ckpt
+
+    def is_done(self) -> bool:
+        return (self.final / COMPLETE).is_file()
+
+
+def checkpoint_step(path: Path) -> int:
+    m = _CKPT.match(path.name)
+    if not m:
+        raise ValueError(f"{path} is not a checkpoint-N directory")
+    return int(m.group(1))
+
+
+def read_groups(path: Path) -> Iterator[ScoredGroup]:
+    """ScoredGroups of a step file; a malformed line raises with its line number."""
+    with path.open() as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield from_json(ScoredGroup, line)
+            except (json.JSONDecodeError, RecordError) as exc:
+                raise RecordError(f"{path}:{lineno}: {exc}") from None
+
+
+class RunDir:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def stage(self, name: str) -> StageDir:
+        return StageDir(self.root / name)

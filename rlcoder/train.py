@@ -1,0 +1,189 @@
+"""`rlcoder train`: the whole run as one job. Runs the config's stages in order (sft, then grpo),
+on this machine or as a Ray job on a cluster; a killed run resumes from its last complete
+checkpoint without losing or repeating a step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rlcoder.config import RunConfig, write_resolved
+from rlcoder.run_dir import RunDir, StageDir, atomic_write_text
+from rlcoder.seams import RLSetup
+
+Log = Callable[[str], None]
+
+
+def log_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rlcoder.cli import config_from_args
+
+    cfg = config_from_args(args)  # validated before any heavy import
+    run_train(cfg)
+    return 0
+
+
+def run_train(cfg: RunConfig, log: Log = log_stderr) -> dict[str, Any]:
+    """Run every stage that is not complete yet; returns the RL stage's before/after evaluation."""
+    from rlcoder.models import resolve_model_path
+
+    run = RunDir(cfg.run_dir)
+    write_resolved(cfg, run.root)
+    model_path = resolve_model_path(cfg.model.name_or_path)
+    results: dict[str, Any] = {}
+    for name in cfg.stages:
+        stage = run.stage(name)
+        if stage.is_done():
+            log(f"[{name}] already complete: {stage.final}")
+        elif name == "sft":
+            from rlcoder.sft import run_sft
+
+            log(f"[sft] from {model_path}")
+            run_sft(cfg, model_path, stage.final)
+            stage.mark_complete(stage.final)
+        else:
+            results = run_rl_stage(cfg, name, model_path, stage, log)
+            stage.mark_complete(stage.final)
+        model_path = str(stage.final)
+    summary = run.root / "summary.json"
+    if results:
+        atomic_write_text(summary, json.dumps(results, indent=2, sort_keys=True))
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Infrastructure the RL stages share: Ray, the reward service, the rollout fleet.
+
+
+@contextmanager
+def ray_session(cfg: RunConfig) -> Iterator[None]:
+    """Join the configured cluster (or the one a `ray job submit` runs in), else start a local
+    Ray on loopback; shut down only a Ray we started."""
+    import ray
+
+    address = cfg.ray.address or os.environ.get("RAY_ADDRESS")
+    if ray.is_initialized():
+        yield
+        return
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(
+            num_cpus=cfg.ray.num_cpus,
+            include_dashboard=cfg.ray.include_dashboard,
+            _node_ip_address="127.0.0.1",
+            log_to_driver=True,
+        )
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@contextmanager
+def reward_scorer(cfg: RunConfig) -> Iterator[Any]:
+    """A RewardClient for the configured service URL, or for a service this run starts."""
+    from reward.client import RewardClient
+
+    def client(url: str) -> Any:
+        r = cfg.reward
+        return RewardClient(
+            url, max_concurrency=r.max_concurrency, retries=r.retries, request_timeout_s=r.request_timeout_s
+        )
+
+    if cfg.reward.url:
+        yield client(cfg.reward.url)
+        return
+    from reward.launch import RewardService
+
+    with RewardService(host=cfg.reward.host, port=cfg.reward.port, workers=cfg.reward.workers) as service:
+        yield client(service.url)
+
+
+@contextmanager
+def rollout_fleet(cfg: RunConfig, model_path: str) -> Iterator[Any]:
+    from rollout.fleet import RolloutFleet
+
+    fleet = RolloutFleet(cfg, model_path)
+    try:
+        yield fleet
+    finally:
+        fleet.shutdown()
+
+
+# ---------------------------------------------------------------------------------------------
+# The RL stage
+
+
+def run_rl_stage(cfg: RunConfig, algo: str, model_path: str, stage: StageDir, log: Log) -> dict[str, Any]:
+    if algo != "grpo":
+        raise NotImplementedError(f"stages: {algo} is not available yet (only sft and grpo)")
+    import torch
+    from transformers import AutoTokenizer
+
+    from rlcoder.problems import load_problems
+    from rlcoder.prompts import build_prompts
+
+    if cfg.learner.torch_threads:
+        torch.set_num_threads(cfg.learner.torch_threads)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    problems = {p.problem_id: p for p in load_problems(cfg.data.train_source, limit=cfg.data.limit)}
+    prompts, too_long = build_prompts(
+        problems.values(),
+        tokenizer,
+        style=cfg.data.prompt_style,
+        system_prompt=cfg.data.system_prompt,
+        max_prompt_tokens=cfg.data.max_prompt_tokens,
+    )
+    limit = cfg.data.max_prompt_tokens
+    log(f"[{algo}] {len(prompts)} train prompts, {len(too_long)} over {limit} tokens dropped")
+    with ray_session(cfg), reward_scorer(cfg) as scorer, rollout_fleet(cfg, model_path) as fleet:
+        rl = RLSetup(cfg, stage, tokenizer, problems, prompts, fleet, scorer, log)
+        before = evaluate_once(rl, "before") if cfg.eval.around_rl else {}
+        t0 = time.perf_counter()
+        from rlcoder.grpo import train_grpo
+
+        train_grpo(rl, model_path)
+        train_s = time.perf_counter() - t0
+        after = evaluate_once(rl, "after") if cfg.eval.around_rl else {}
+    result = {"algo": algo, "before": before, "after": after, "train_s": round(train_s, 1)}
+    if before and after:
+        log(
+            f"[{algo}] pass rate on {cfg.data.train_source}: before {before['pass_rate']:.1%} -> "
+            f"after {after['pass_rate']:.1%} ({cfg.eval.samples_per_problem} samples/problem, "
+            f"temperature {cfg.rollout.temperature}); RL took {train_s:.0f}s"
+        )
+    return result
+
+
+def evaluate_once(rl: RLSetup, when: str) -> dict[str, Any]:
+    """Evaluate the fleet's current policy on the train prompts, once (a resumed run reuses it)."""
+    from rlcoder.evaluate import EvalSummary, sample_and_score
+    from rlcoder.records import RolloutRequest
+
+    path = rl.stage.root / f"eval_{when}.json"
+    if path.is_file():
+        return dict(json.loads(path.read_text()))
+    n = rl.cfg.eval.samples_per_problem
+    requests = [RolloutRequest(p.problem_id, p.text, p.token_ids, step=0) for p in rl.prompts]
+    rl.log(f"[eval] {when} RL: {len(requests)} problems x {n} samples")
+    groups = sample_and_score(rl.fleet, rl.scorer, rl.problems, requests, rl.cfg, n)
+    summary = EvalSummary.from_groups(groups)
+    result = {
+        "pass_rate": summary.pass_rate,
+        "solved": summary.solved(),
+        "problems": len(summary.samples),
+        "infra_errors": summary.infra_errors,
+    }
+    atomic_write_text(path, json.dumps(result, indent=2, sort_keys=True))
+    return result

@@ -1,0 +1,72 @@
+"""Learner side of a weight sync: after an optimizer step the fleet gets the full weights or only
+the LoRA adapter, plus a check sequence scored under the learner's new weights, which every engine
+must reproduce (rollout/ raises WeightSyncError when it does not)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rollout.engine import SyncCheck
+
+from rlcoder.seams import PolicyFleet
+
+
+def learner_logprobs(model: Any, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
+    """log p(completion token | everything before it) at temperature 1, one per completion token."""
+    import torch
+
+    device = next(model.parameters()).device
+    ids = torch.tensor([prompt_ids + completion_ids], device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits[0, len(prompt_ids) - 1 : -1].float()
+    finally:
+        model.train(was_training)
+    logp = torch.log_softmax(logits, dim=-1)
+    target = torch.tensor(completion_ids, device=device).unsqueeze(1)
+    return logp.gather(1, target).squeeze(1).tolist()
+
+
+def is_peft_model(model: Any) -> bool:
+    return hasattr(model, "peft_config") and hasattr(model, "save_pretrained")
+
+
+class FleetSync:
+    """Pushes the learner's current weights to the fleet as `policy_version` = optimizer steps
+    taken. It also stands in for TRL's VLLMGeneration object, whose `sync_weights()` TRL calls
+    before generating whenever an optimizer step happened since the last call."""
+
+    def __init__(
+        self,
+        fleet: PolicyFleet,
+        model_getter: Callable[[], Any],
+        version_getter: Callable[[], int],
+        check_ids: tuple[list[int], list[int]],
+        adapter_dir: Path,
+        on_synced: Callable[[int, float], None] = lambda version, seconds: None,
+    ) -> None:
+        self._fleet = fleet
+        self._model = model_getter
+        self._version = version_getter
+        self._check_ids = check_ids
+        self._adapter_dir = adapter_dir
+        self._on_synced = on_synced
+
+    def sync_weights(self) -> None:
+        # SYNC
+        t0 = time.perf_counter()
+        model, version = self._model(), self._version()
+        prompt_ids, completion_ids = self._check_ids
+        check = SyncCheck(prompt_ids, completion_ids, learner_logprobs(model, prompt_ids, completion_ids))
+        if is_peft_model(model):
+            path = self._adapter_dir / f"v{version:06d}"
+            model.save_pretrained(str(path))
+            self._fleet.load_adapter(str(path), version, check)
+        else:
+            self._fleet.sync_weights(model.state_dict(), version, check)
+        self._on_synced(version, time.perf_counter() - t0)
