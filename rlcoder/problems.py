@@ -180,7 +180,8 @@ def load_problems(
     """
     if limit is not None and limit <= 0:
         raise ValueError(f"limit must be positive, got {limit}")
-    problems = _iter_source(source, streaming)
+    # A limit streams hub datasets, so the first N rows do not cost the whole download.
+    problems = _iter_source(source, streaming or limit is not None)
     if limit is not None:
         problems = itertools.islice(problems, limit)
     return problems if streaming else list(problems)
