@@ -71,7 +71,7 @@ def format_table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
 def _progress(total: int, desc: str) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="problem", file=sys.stderr, disable=None)
+    return tqdm(total=total, desc=desc, unit="problem", file=sys.stderr)
 
 
 def cmd_data_verify(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ mapped to `Problem` records; self-verification of reference solutions; difficult
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -179,17 +180,11 @@ def load_problems(
     """
     if limit is not None and limit <= 0:
         raise ValueError(f"limit must be positive, got {limit}")
-    problems = _iter_source(source, streaming)
+    # A limit streams hub datasets, so the first N rows do not cost the whole download.
+    problems = _iter_source(source, streaming or limit is not None)
     if limit is not None:
-        problems = _take(problems, limit)
+        problems = itertools.islice(problems, limit)
     return problems if streaming else list(problems)
-
-
-def _take(items: Iterator[Problem], n: int) -> Iterator[Problem]:
-    for i, item in enumerate(items):
-        if i >= n:
-            return
-        yield item
 
 
 def _iter_source(source: str, streaming: bool) -> Iterator[Problem]:
@@ -328,17 +323,36 @@ class VerifyReport:
         return counts
 
 
-def reference_item(problem: Problem, *, timeout_s: float = 10.0, memory_mb: int = 1024) -> ScoreItem:
-    """The ScoreItem that runs a problem's reference solution against its tests."""
+def completion_item(
+    problem: Problem,
+    completion: str,
+    *,
+    item_id: str = "",
+    timeout_s: float = 10.0,
+    memory_mb: int = 1024,
+) -> ScoreItem:
+    """The ScoreItem that scores `completion` against the problem's tests.
+
+    For `complete` problems the question (signature, docstring and any imports it has) goes along
+    as the code the completion continues, so a body-only answer or one that dropped the question's
+    imports still runs.
+    """
     return ScoreItem(
-        completion=f"```python\n{problem.solution.rstrip()}\n```\n",
+        completion=completion,
         test=problem.test,
         test_kind=problem.test_kind,
         entry_point=problem.entry_point,
+        prompt=problem.question if problem.style == "complete" else "",
         timeout_s=timeout_s,
         memory_mb=memory_mb,
-        item_id=problem.problem_id,
+        item_id=item_id or problem.problem_id,
     )
+
+
+def reference_item(problem: Problem, *, timeout_s: float = 10.0, memory_mb: int = 1024) -> ScoreItem:
+    """The reference solution as a model would answer: one fenced block, scored the way rollouts are."""
+    fenced = f"```python\n{problem.solution.rstrip()}\n```\n"
+    return completion_item(problem, fenced, timeout_s=timeout_s, memory_mb=memory_mb)
 
 
 Scorer = Callable[[list[ScoreItem]], list[Verdict]]

@@ -18,10 +18,6 @@ from rlcoder.records import VerdictStatus
 
 pytestmark = pytest.mark.integration
 
-reward = pytest.importorskip("reward")
-if not hasattr(reward, "score"):
-    pytest.skip("reward.score has not landed on this branch", allow_module_level=True)
-
 
 def test_every_bundled_problem_passes_self_verification() -> None:
     problems = load_problems("bundled")

@@ -92,16 +92,20 @@ def test_parquet_with_kodcode_columns_loads(tmp_path: Path) -> None:
     assert first.source == str(path)
 
 
-def test_jsonl_and_arrow_dir_load_the_same_problems(tmp_path: Path) -> None:
+def test_jsonl_arrow_and_parquet_dir_load_the_same_problems(tmp_path: Path) -> None:
     import datasets
 
     rows = kodcode_rows()
     from_jsonl = load_problems(str(write_jsonl(rows, tmp_path / "k.jsonl")))
     datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "arrow"))
     from_arrow = load_problems(str(tmp_path / "arrow"))
-    for a, b in zip(from_jsonl, from_arrow, strict=True):
-        a.source = b.source = ""
-        assert a == b
+    (tmp_path / "shards").mkdir()
+    write_parquet(rows[:2], tmp_path / "shards" / "train-00000.parquet")
+    write_parquet(rows[2:], tmp_path / "shards" / "train-00001.parquet")
+    from_dir = load_problems(str(tmp_path / "shards"))
+    for a, b, c in zip(from_jsonl, from_arrow, from_dir, strict=True):
+        a.source = b.source = c.source = ""
+        assert a == b == c
 
 
 def test_limit_and_streaming(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rlcoder.cli import main
-from rlcoder.problems import load_problems, problem_to_row, verify_problems
+from rlcoder.problems import completion_item, load_problems, problem_to_row, verify_problems
 from rlcoder.records import FunctionInfo, Problem, ScoreItem, TestKind, Verdict, VerdictStatus
 
 
@@ -64,6 +64,7 @@ def test_only_problems_passing_every_repeat_are_kept() -> None:
     assert item.completion.startswith("```python\n") and problems[0].solution.strip() in item.completion
     assert (item.test, item.entry_point, item.item_id) == (problems[0].test, "f_p0", "p0")
     assert item.test_kind is TestKind.PYTEST
+    assert item.prompt == ""  # instruct style: nothing to continue
     assert [len(c) for c in scorer.calls] == [6, 6, 3]
 
 
@@ -91,3 +92,14 @@ def test_data_dedup_cli_reports_and_writes_kept(tmp_path: Path, capsys: pytest.C
 def test_data_cli_load_error_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "dedup", str(tmp_path / "missing.jsonl")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_complete_style_items_carry_the_question_as_prompt() -> None:
+    he = load_problems("humaneval", limit=1)[0]
+    item = completion_item(he, "    return False\n", item_id="r-1")
+    assert (item.prompt, item.test_kind, item.entry_point, item.item_id) == (
+        he.question,
+        TestKind.CHECK,
+        "has_close_elements",
+        "r-1",
+    )
