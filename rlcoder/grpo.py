@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcoder.config import RunConfig, batch_plan
+from rlcoder.problems import completion_item
 from rlcoder.prompts import PromptText
 from rlcoder.records import (
     Problem,
@@ -193,15 +194,12 @@ def make_reward_func(
 
 
 def score_item(problem: Problem, rollout: Rollout, cfg: RunConfig) -> ScoreItem:
-    return ScoreItem(
-        completion=rollout.completion_text,
-        test=problem.test,
-        test_kind=problem.test_kind,
-        entry_point=problem.entry_point,
-        prompt=problem.question if problem.style == "complete" else "",
+    return completion_item(
+        problem,
+        rollout.completion_text,
+        item_id=rollout.rollout_id,
         timeout_s=cfg.reward.timeout_s,
         memory_mb=cfg.reward.memory_mb,
-        item_id=rollout.rollout_id,
     )
 
 
