@@ -42,8 +42,12 @@ class LoraConfig(Section):
 
 
 class DataConfig(Section):
-    train_source: str = Field("bundled:train", description="'bundled:<split>', a hub id, or a parquet/jsonl/arrow path")
-    eval_source: str = Field("bundled:eval", description="held-out problems for eval, same forms as train_source")
+    train_source: str = Field(
+        "bundled:train", description="'bundled:<split>', a hub id, or a parquet/jsonl/arrow path"
+    )
+    eval_source: str = Field(
+        "bundled:eval", description="held-out problems for eval, same forms as train_source"
+    )
     limit: int | None = Field(None, gt=0, description="use only the first N problems")
     prompt_style: Literal["auto", "instruct", "complete"] = Field(
         "auto", description="'auto' follows each problem's own style"
@@ -65,7 +69,9 @@ class RolloutConfig(Section):
     temperature: float = Field(1.0, ge=0.0, description="sampling temperature")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling")
     max_new_tokens: int = Field(256, gt=0, description="completion length limit")
-    max_off_policy_lag: int = Field(0, ge=0, description="drop samples older than this many updates (0 = on-policy)")
+    max_off_policy_lag: int = Field(
+        0, ge=0, description="drop samples older than this many updates (0 = on-policy)"
+    )
     gpu_memory_utilization: float = Field(0.85, gt=0.0, le=1.0, description="vLLM GPU memory fraction")
 
 
@@ -125,7 +131,9 @@ class LearnerConfig(Section):
 
 
 class RayConfig(Section):
-    address: str | None = Field(None, description="cluster to join ('auto' or host:port); None starts a local one")
+    address: str | None = Field(
+        None, description="cluster to join ('auto' or host:port); None starts a local one"
+    )
     num_cpus: int | None = Field(None, gt=0, description="CPUs of a local Ray (None = all)")
     include_dashboard: bool = Field(False, description="start Ray's dashboard with a local Ray")
 
@@ -135,6 +143,13 @@ class LoggingConfig(Section):
     tensorboard: bool = Field(True, description="also write TensorBoard event files")
 
 
+Stage = Literal["sft", "grpo", "ppo"]
+
+
+def _default_stages() -> list[Stage]:
+    return ["sft", "grpo"]
+
+
 class RunConfig(BaseModel):
     """A whole run. Every field has a default: the defaults are the laptop run."""
 
@@ -142,8 +157,8 @@ class RunConfig(BaseModel):
 
     run_dir: str = Field("runs/laptop", description="where config, rollouts, metrics and checkpoints go")
     seed: int = Field(0, description="global seed")
-    stages: list[Literal["sft", "grpo", "ppo"]] = Field(
-        default_factory=lambda: ["sft", "grpo"], description="what `rlcoder train` runs, in order"
+    stages: list[Stage] = Field(
+        default_factory=_default_stages, description="what `rlcoder train` runs, in order"
     )
     model: ModelConfig = Field(default_factory=ModelConfig)
     lora: LoraConfig = Field(default_factory=LoraConfig)
@@ -178,6 +193,10 @@ def batch_plan(cfg: RunConfig) -> BatchPlan:
     group = cfg.rollout.samples_per_prompt
     per_device = cfg.learner.completions_per_device_batch
     procs = cfg.learner.num_processes
+    if group < 2 and "grpo" in cfg.stages:
+        raise ConfigError(
+            f"rollout.samples_per_prompt: GRPO needs groups of at least 2 completions, got {group}"
+        )
     completions = prompts * group
     per_update = per_device * procs
     if completions % per_update:
@@ -185,10 +204,6 @@ def batch_plan(cfg: RunConfig) -> BatchPlan:
             "learner.completions_per_device_batch: prompts_per_step * samples_per_prompt = "
             f"{prompts} * {group} = {completions} completions per step, which does not divide into "
             f"batches of completions_per_device_batch * num_processes = {per_device} * {procs} = {per_update}"
-        )
-    if group < 2 and "grpo" in cfg.stages:
-        raise ConfigError(
-            f"rollout.samples_per_prompt: GRPO needs groups of at least 2 completions, got {group}"
         )
     return BatchPlan(prompts, group, completions, per_device, procs, completions // per_update)
 

@@ -203,27 +203,9 @@ class RecordError(ValueError):
 def _convert(tp: Any, value: Any, path: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(arg, value, path)
-            except RecordError:
-                continue
-        raise RecordError(f"{path}: {value!r} does not match {tp}")
-    if origin is list:
-        if not isinstance(value, list):
-            raise RecordError(f"{path}: expected a list, got {type(value).__name__}")
-        (item_tp,) = typing.get_args(tp)
-        return [_convert(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise RecordError(f"{path}: expected an object, got {type(value).__name__}")
-        _, val_tp = typing.get_args(tp)
-        return {k: _convert(val_tp, v, f"{path}.{k}") for k, v in value.items()}
+        return _convert_union(tp, value, path)
+    if origin in (list, dict):
+        return _convert_container(tp, value, path)
     if tp is Any:
         return value
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
@@ -239,6 +221,32 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if isinstance(tp, type) and (not isinstance(value, tp) or (tp is int and isinstance(value, bool))):
         raise RecordError(f"{path}: expected {tp.__name__}, got {type(value).__name__}")
     return value
+
+
+def _convert_union(tp: Any, value: Any, path: str) -> Any:
+    args = typing.get_args(tp)
+    if value is None and type(None) in args:
+        return None
+    for arg in args:
+        if arg is type(None):
+            continue
+        try:
+            return _convert(arg, value, path)
+        except RecordError:
+            continue
+    raise RecordError(f"{path}: {value!r} does not match {tp}")
+
+
+def _convert_container(tp: Any, value: Any, path: str) -> Any:
+    if typing.get_origin(tp) is list:
+        if not isinstance(value, list):
+            raise RecordError(f"{path}: expected a list, got {type(value).__name__}")
+        (item_tp,) = typing.get_args(tp)
+        return [_convert(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, dict):
+        raise RecordError(f"{path}: expected an object, got {type(value).__name__}")
+    _, val_tp = typing.get_args(tp)
+    return {k: _convert(val_tp, v, f"{path}.{k}") for k, v in value.items()}
 
 
 def _convert_record(cls: type, value: Any, path: str) -> Any:
