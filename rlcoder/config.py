@@ -73,6 +73,9 @@ class RolloutConfig(Section):
         0, ge=0, description="drop samples older than this many updates (0 = on-policy)"
     )
     gpu_memory_utilization: float = Field(0.85, gt=0.0, le=1.0, description="vLLM GPU memory fraction")
+    sync_check_tolerance: float = Field(
+        0.05, gt=0.0, description="max mean |logprob gap| between learner and engine after a weight sync"
+    )
 
 
 class RewardConfig(Section):

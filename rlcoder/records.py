@@ -92,6 +92,17 @@ class SamplingSpec:
 
 
 @dataclass
+class RolloutRequest:
+    """One prompt to sample a group of completions for: the rollout fleet's unit of work."""
+
+    problem_id: str
+    prompt: str  # the rendered prompt text (copied onto each Rollout)
+    prompt_token_ids: list[int]
+    step: int = 0  # the RL step asking, for rollout ids
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass
 class Rollout:
     """One sampled completion of one prompt, as the rollout fleet returns it."""
 
