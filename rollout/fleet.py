@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from rlcoder.records import Rollout, RolloutRequest, SamplingSpec
 from rollout.engine import EngineSpec, SyncCheck, SyncReport, WeightSyncError
-from rollout.procs import proc_identity, reap
+from rollout.procs import child_pids, proc_identity, reap
 from rollout.weights import pack_state
 from rollout.worker import RolloutWorker
 
@@ -48,7 +48,8 @@ class _Slot:
     worker_id: str
     handle: Any
     starting: Any = None  # ObjectRef that completes when a (re)started worker is ready; None once ready
-    info_ref: Any = None
+    info_ref: Any = None  # ObjectRef of its info() taken before the engine starts (its pid)
+    start_ref: Any = None  # ObjectRef of start(): its info() once the engine runs
     version: int = -1  # the policy version its weights are known to be at; -1 while starting
     procs: list[tuple[int, str]] = field(default_factory=list)  # (pid, identity) of its processes
     restarts: int = 0
@@ -208,18 +209,43 @@ class RolloutFleet:
         if not ray.is_initialized():
             return
         slots, self._slots = list(getattr(self, "_slots", [])), []
-        refs = [s.handle.shutdown.remote() for s in slots]
+        procs = [p for s in slots for p in self._processes_of(s, timeout_s=timeout_s)]
+        refs = [s.handle.shutdown.remote() for s in slots if s.starting is None]
         if refs:
             ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
         for s in slots:
             ray.kill(s.handle, no_restart=True)
             self.events.append(FleetEvent("stopped", s.worker_id))
-        left = reap([p for s in slots for p in s.procs], grace_s=timeout_s)
+        left = reap(procs, grace_s=timeout_s)
         if left:
             log.error("rollout processes still alive after shutdown: %s", left)
         if self._owns_ray:
             ray.shutdown()
             self._owns_ray = False
+
+    def processes(self, timeout_s: float = 30.0) -> list[tuple[int, str]]:
+        """(pid, identity) of every worker process and its descendants, starting workers included."""
+        return [p for s in self._slots for p in self._processes_of(s, timeout_s)]
+
+    def wait_ready(self) -> None:
+        """Block until no worker is (re)starting."""
+        self._settle()
+
+    def _processes_of(self, slot: _Slot, timeout_s: float) -> list[tuple[int, str]]:
+        import ray
+
+        procs = dict(slot.procs)
+        if not procs:  # still starting: its pid came back before its engine began loading
+            try:
+                procs[ray.get(slot.info_ref, timeout=timeout_s)["pid"]] = ""
+            except (ray.exceptions.RayError, TimeoutError):
+                pass
+        for pid in list(procs):
+            # Descendants born since the worker reported (only visible when it runs on this node).
+            for child in child_pids(pid):
+                procs.setdefault(child, "")
+        known = [(pid, ident or proc_identity(pid)) for pid, ident in procs.items()]
+        return [(pid, ident) for pid, ident in known if ident]  # "" = already gone when looked up
 
     def __enter__(self) -> RolloutFleet:
         return self
@@ -239,11 +265,7 @@ class RolloutFleet:
         queue = collections.deque(split_chunks(len(requests), len(self._slots), chunk_size))
         in_flight: dict[Any, tuple[_Slot, range]] = {}
         while queue or in_flight:
-            for slot in self._idle(in_flight):
-                if not queue:
-                    break
-                chunk = queue.popleft()
-                in_flight[slot.handle.generate.remote([requests[i] for i in chunk], sampling)] = (slot, chunk)
+            self._dispatch(queue, in_flight, requests, sampling)
             starting = {s.starting: s for s in self._slots if s.starting is not None}
             if not in_flight and not starting:
                 raise FleetError(f"no worker is ready at policy version {self._version}")
@@ -260,8 +282,23 @@ class RolloutFleet:
                 self._event("requeued", slot.worker_id, f"{len(chunk)} prompts")
                 self._restart(slot, exc)
                 continue
+            # Keep the worker busy while the caller handles these results.
+            self._dispatch(queue, in_flight, requests, sampling)
             for offset, index in enumerate(chunk):
                 yield index, rollouts[offset * sampling.n : (offset + 1) * sampling.n]
+
+    def _dispatch(
+        self,
+        queue: collections.deque[range],
+        in_flight: dict[Any, tuple[_Slot, range]],
+        requests: list[RolloutRequest],
+        sampling: SamplingSpec,
+    ) -> None:
+        for slot in self._idle(in_flight):
+            if not queue:
+                return
+            chunk = queue.popleft()
+            in_flight[slot.handle.generate.remote([requests[i] for i in chunk], sampling)] = (slot, chunk)
 
     def _idle(self, in_flight: dict[Any, tuple[_Slot, range]]) -> list[_Slot]:
         busy = {id(slot) for slot, _ in in_flight.values()}
@@ -319,10 +356,12 @@ class RolloutFleet:
     # -- worker lifecycle -------------------------------------------------------------------------
 
     def _launch(self, worker_id: str) -> _Slot:
-        handle = self._actor_cls.remote(self.spec, worker_id, self.cfg.rollout.sync_check_tolerance)
+        handle = self._actor_cls.remote(
+            self.spec, worker_id, self.cfg.rollout.sync_check_tolerance, start=False
+        )
         slot = _Slot(worker_id, handle)
         slot.info_ref = handle.info.remote()
-        slot.starting = slot.info_ref
+        slot.start_ref = slot.starting = handle.start.remote()
         if self._last_sync is not None:  # actor calls run in order: the sync runs right after start
             slot.starting = self._send_sync(slot, self._last_sync)
         return slot
@@ -349,7 +388,7 @@ class RolloutFleet:
         import ray
 
         try:
-            info = ray.get(slot.info_ref)
+            info = ray.get(slot.start_ref)
             result = ray.get(slot.starting)
         except ray.exceptions.RayActorError as exc:
             self._restart(slot, exc)
@@ -357,7 +396,6 @@ class RolloutFleet:
         except WeightSyncError as exc:  # the replayed sync failed its check: never sample from it
             result = None
             self._event("sync_failed", slot.worker_id, str(exc))
-            info = ray.get(slot.info_ref)
         slot.procs = [(p, proc_identity(p)) for p in [info["pid"], *info["child_pids"]]]
         slot.starting = None
         report = result if isinstance(result, SyncReport) else None
@@ -371,8 +409,9 @@ class RolloutFleet:
         import ray
 
         self._event("died", slot.worker_id, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+        procs = self._processes_of(slot, timeout_s=0.0)
         ray.kill(slot.handle, no_restart=True)
-        reap(slot.procs, grace_s=0.0)  # an engine subprocess must not outlive its actor
+        reap(procs, grace_s=0.0)  # an engine subprocess must not outlive its actor
         if slot.restarts >= self.max_restarts:
             raise FleetError(f"{slot.worker_id} died {slot.restarts + 1} times; giving up") from exc
         fresh = self._launch(slot.worker_id)

@@ -60,16 +60,32 @@ class RolloutWorker:
     """One engine, one policy version. Methods return records and plain data only."""
 
     def __init__(
-        self, spec: EngineSpec, worker_id: str, sync_tolerance: float, engine: RolloutEngine | None = None
+        self,
+        spec: EngineSpec,
+        worker_id: str,
+        sync_tolerance: float,
+        engine: RolloutEngine | None = None,
+        start: bool = True,
     ) -> None:
+        """`start=False` defers the engine to `start()`: the fleet learns the actor's pid first, so
+        even a worker killed while its engine loads leaves nothing behind."""
         self.worker_id = worker_id
         self.spec = spec
         self.sync_tolerance = sync_tolerance
         self._version = 0  # the weights in the model dir are version 0
         self._sync_error = ""  # set when the last sync failed its check: sampling is refused
-        started = time.perf_counter()
-        self._engine: RolloutEngine | None = engine or build_engine(spec)
-        self.start_s = time.perf_counter() - started
+        self._engine: RolloutEngine | None = engine
+        self.start_s = 0.0
+        if start and engine is None:
+            self.start()
+
+    def start(self) -> dict[str, Any]:
+        """Build the engine (idempotent); returns `info()`, now with the engine's processes."""
+        if self._engine is None:
+            started = time.perf_counter()
+            self._engine = build_engine(self.spec)
+            self.start_s = time.perf_counter() - started
+        return self.info()
 
     def info(self) -> dict[str, Any]:
         """Who and where this worker is (the fleet uses the pids to leave no orphan process)."""
