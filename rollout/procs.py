@@ -50,6 +50,17 @@ def child_pids(pid: int) -> list[int]:
     return found
 
 
+def with_descendants(procs: dict[int, str]) -> list[tuple[int, str]]:
+    """(pid, identity) of the given processes (identity "" = look it up now) and all their
+    descendants; processes already gone are left out."""
+    found = dict(procs)
+    for pid in procs:
+        for child in child_pids(pid):
+            found.setdefault(child, "")
+    known = [(pid, ident or proc_identity(pid)) for pid, ident in found.items()]
+    return [(pid, ident) for pid, ident in known if ident]
+
+
 def reap(procs: list[tuple[int, str]], grace_s: float) -> list[int]:
     """Wait up to `grace_s` for the recorded processes to end, SIGKILL those still running, and return
     the pids that survived even that (should be none)."""

@@ -185,8 +185,25 @@ def test_killing_a_worker_mid_batch_still_returns_every_rollout(fleet, requests,
     assert ("died", "w0") in kinds and ("restarted", "w0") in kinds
     assert ("requeued", "w0") in kinds
     assert {r.policy_version for g in groups for r in g} == {5}
-    # the restarted worker came back with the pushed weights, not the model dir's
-    assert local_ray.get(fleet.handle("w0").policy_version.remote(), timeout=600) == 5
+    # the restarted worker came back with the pushed weights, not the model dir's, and takes work
+    fleet.wait_ready()
+    assert local_ray.get(fleet.handle("w0").policy_version.remote()) == 5
+    again = fleet.generate_all(requests, SAMPLING, chunk_size=1)
+    assert {r.worker_id for g in again for r in g} == {"w0", "w1"}
+    assert [e.kind for e in fleet.events].count("died") == 1
+
+
+def test_a_worker_dead_at_sync_time_is_restarted_with_the_new_weights(fleet, requests, learner, local_ray):
+    new = perturbed(learner.model, seed=31, scale=0.05)
+    learner.load_weights(new)
+    check = check_for(learner.model, requests[2].prompt_token_ids, list(range(60, 72)))
+    local_ray.kill(fleet.handle("w1"), no_restart=True)
+    reports = fleet.sync_weights(new, version=6, check=check)
+    assert sorted(r.worker_id for r in reports) == ["w0", "w1"]
+    assert ("died", "w1") in [(e.kind, e.worker_id) for e in fleet.events]
+    group = fleet.generate_all(requests[:2], SAMPLING, chunk_size=1)
+    assert {r.policy_version for g in group for r in g} == {6}
+    assert {r.worker_id for g in group for r in g} == {"w0", "w1"}
 
 
 def test_shutdown_leaves_no_worker_process(fleet, local_ray):

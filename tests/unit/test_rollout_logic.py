@@ -17,9 +17,9 @@ from safetensors.torch import save_file
 from rlcoder.config import load_config
 from rlcoder.records import Rollout, RolloutRequest, from_json, to_json
 from rollout.engine import EngineSpec, Sample, SyncCheck, WeightSyncError, logprob_gap, verify_check
-from rollout.fleet import split_chunks, worker_env
 from rollout.nccl import FleetNcclClient
 from rollout.procs import alive, child_pids, proc_identity, reap
+from rollout.scheduling import split_chunks, worker_env
 from rollout.weights import WireState, merge_adapter, pack_state, read_adapter, unpack_state
 from rollout.worker import to_rollouts
 
