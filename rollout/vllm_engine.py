@@ -127,7 +127,9 @@ class VllmEngine:
 
     def finish_weight_update(self) -> None:
         self._llm.collective_rpc("finish_weight_update")
+        self._llm.collective_rpc(_refresh_tied_lm_head)  # the same layerwise reload as load_weights
         self._llm.reset_prefix_cache()
+        self._drop_adapter()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
