@@ -76,6 +76,7 @@ class RolloutFleet:
                     include_dashboard=cfg.ray.include_dashboard,
                     _node_ip_address="127.0.0.1",
                 )
+        _check_capacity(ray.cluster_resources(), ro.num_workers, ro.gpus_per_worker)
         self._actor_cls = ray.remote(RolloutWorker).options(
             num_cpus=1,
             num_gpus=ro.gpus_per_worker,
@@ -387,3 +388,12 @@ class RolloutFleet:
         self.events.append(FleetEvent(kind, worker_id, detail))
         level = logging.WARNING if kind in ("died", "requeued", "sync_failed", "stale") else logging.INFO
         log.log(level, "rollout worker %s %s %s", worker_id, kind, detail)
+
+
+def _check_capacity(resources: dict[str, float], workers: int, gpus_per_worker: float) -> None:
+    """Fail now rather than wait for actors Ray can never place (each worker takes 1 CPU)."""
+    need = {"CPU": float(workers), "GPU": workers * gpus_per_worker}
+    short = {k: (v, resources.get(k, 0.0)) for k, v in need.items() if v > resources.get(k, 0.0)}
+    if short:
+        detail = ", ".join(f"{k}: need {v:g}, cluster has {have:g}" for k, (v, have) in short.items())
+        raise FleetError(f"rollout.num_workers={workers} does not fit this Ray cluster ({detail})")

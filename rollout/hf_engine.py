@@ -86,7 +86,7 @@ class HfEngine:
         return Sample(ids, logprobs[: len(ids)], text, reason)
 
     def _decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=True)
+        return str(self.tokenizer.decode(ids, skip_special_tokens=True))
 
     def score_logprobs(self, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
         return completion_logprobs(self.model, prompt_ids, completion_ids)
@@ -143,6 +143,8 @@ def completion_logprobs(model: Any, prompt_ids: list[int], completion_ids: list[
     computes for the post-sync check (`SyncCheck.expected_logprobs`)."""
     import torch
 
+    if not prompt_ids:
+        raise ValueError("completion_logprobs needs at least one prompt token")
     device = next(model.parameters()).device
     ids = torch.tensor([list(prompt_ids) + list(completion_ids)], device=device)
     with torch.no_grad():

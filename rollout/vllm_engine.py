@@ -6,6 +6,7 @@ NCCL weight-transfer path driven by the learner.
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,7 +30,7 @@ class VllmEngine:
         if spec.on_gpu:
             # The learner broadcasts new weights straight into GPU memory (init/start/receive/finish).
             kwargs["weight_transfer_config"] = {"backend": "nccl"}
-        self._llm = LLM(
+        self._llm: Any = LLM(
             model=spec.model_path,
             dtype=spec.dtype,
             max_model_len=spec.max_model_len,
@@ -71,6 +72,8 @@ class VllmEngine:
         return [[_to_sample(c) for c in sorted(out.outputs, key=lambda c: c.index)] for out in outputs]
 
     def score_logprobs(self, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
+        if not prompt_ids:
+            raise ValueError("score_logprobs needs at least one prompt token")
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
@@ -82,7 +85,10 @@ class VllmEngine:
         )[0]
         scored = out.prompt_logprobs or []
         start = len(prompt_ids)
-        return [scored[start + i][tok].logprob for i, tok in enumerate(completion_ids)]
+        steps = [scored[start + i] for i in range(len(completion_ids))]
+        return [
+            step[tok].logprob if step else math.nan for step, tok in zip(steps, completion_ids, strict=True)
+        ]
 
     # -- weights --------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ weights the earlier ones pushed.
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 from test_rollout_hf_engine import merged_reference, perturbed, write_adapter
@@ -75,6 +76,20 @@ def requests(learner):
 
 def check_for(model, prompt_ids, completion_ids) -> SyncCheck:
     return SyncCheck(prompt_ids, completion_ids, completion_logprobs(model, prompt_ids, completion_ids))
+
+
+def test_a_fleet_that_cannot_start_says_why_and_leaves_nothing(local_ray, tmp_path):
+    # runs before the shared fleet exists, so it has the local Ray's CPUs to itself
+    cfg = load_config(None, ["rollout.num_workers=1", "rollout.engine=transformers"])
+    with pytest.raises(Exception, match="not-a-model"):
+        RolloutFleet(cfg, tmp_path / "not-a-model")
+    too_many = load_config(None, ["rollout.num_workers=3"])
+    with pytest.raises(FleetError, match="does not fit"):
+        RolloutFleet(too_many, tmp_path)
+    deadline = time.monotonic() + 30  # Ray frees a killed actor's CPU asynchronously
+    while local_ray.available_resources().get("CPU") != 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert local_ray.available_resources().get("CPU") == 2
 
 
 def test_two_workers_generate_a_group_per_prompt(fleet, requests):
