@@ -57,6 +57,11 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, Callable[[argparse.ArgumentParse
         "rlcoder.cli:cmd_config",
         _add_config_args,
     ),
+    ("sft",): (
+        "SFT initialization on reference solutions (learner.sft.stages in order) into <run_dir>/sft",
+        "rlcoder.sft:cmd_sft",
+        _add_config_args,
+    ),
     ("tiny-model",): (
         "build the tiny offline model and tokenizer (deterministic, no download)",
         "rlcoder.tiny_model:cmd_tiny_model",

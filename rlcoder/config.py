@@ -93,10 +93,23 @@ class RewardConfig(Section):
 
 class SftConfig(Section):
     lr: float = Field(1e-4, gt=0.0, description="learning rate")
-    epochs: float = Field(1.0, gt=0.0, description="passes over the SFT data")
-    batch_size: int = Field(8, gt=0, description="examples per optimizer step")
+    lr_scheduler: str = Field("cosine", description="transformers scheduler name")
+    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of the steps spent warming up")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay")
+    epochs: float = Field(1.0, gt=0.0, description="passes over each stage's data")
+    batch_size: int = Field(8, gt=0, description="examples per optimizer step (all processes together)")
+    examples_per_device_batch: int | None = Field(
+        None, gt=0, description="examples in one forward/backward (None = batch_size / num_processes)"
+    )
+    max_length: int = Field(
+        1024, gt=0, description="examples longer than this (prompt + completion tokens) are dropped"
+    )
+    merge_lora: bool = Field(
+        True, description="with lora.enabled: save the merged model (True) or the adapter alone (False)"
+    )
     stages: list[str] = Field(
         default_factory=lambda: ["bundled:train"],
+        min_length=1,
         description="data mixtures trained in order (OpenCoder's broad then high-quality stages)",
     )
 
@@ -185,6 +198,7 @@ class RunConfig(BaseModel):
     @model_validator(mode="after")
     def _batches_divide(self) -> RunConfig:
         batch_plan(self)  # raises ConfigError with the arithmetic
+        sft_batch_plan(self)
         return self
 
 
@@ -219,6 +233,39 @@ def batch_plan(cfg: RunConfig) -> BatchPlan:
             f"batches of completions_per_device_batch * num_processes = {per_device} * {procs} = {per_update}"
         )
     return BatchPlan(prompts, group, completions, per_device, procs, completions // per_update)
+
+
+@dataclass(frozen=True)
+class SftBatchPlan:
+    """The SFT batch sizes. Units are in the names."""
+
+    examples_per_step: int  # learner.sft.batch_size
+    examples_per_device_batch: int
+    num_processes: int
+    gradient_accumulation_steps: int  # examples_per_step / (device batch * processes)
+
+
+def sft_batch_plan(cfg: RunConfig) -> SftBatchPlan:
+    """Derive the SFT batch sizes; a non-dividing combination is an error that shows the arithmetic."""
+    sft = cfg.learner.sft
+    procs = cfg.learner.num_processes
+    if sft.examples_per_device_batch is None:
+        if sft.batch_size % procs:
+            raise ConfigError(
+                f"learner.sft.batch_size: {sft.batch_size} examples per step do not divide over "
+                f"learner.num_processes = {procs}"
+            )
+        per_device = sft.batch_size // procs
+    else:
+        per_device = sft.examples_per_device_batch
+    per_update = per_device * procs
+    if sft.batch_size % per_update:
+        raise ConfigError(
+            f"learner.sft.examples_per_device_batch: batch_size = {sft.batch_size} examples per step does "
+            f"not divide into batches of examples_per_device_batch * num_processes = {per_device} * {procs} "
+            f"= {per_update}"
+        )
+    return SftBatchPlan(sft.batch_size, per_device, procs, sft.batch_size // per_update)
 
 
 # ---------------------------------------------------------------------------------------------
