@@ -222,7 +222,8 @@ def make_callbacks(stage: StageDir, buf: StepBuffer, log: Callable[[str], None])
             self._summary = {"step": step, **step_summary(buf)}
 
         def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
-            if not hasattr(self, "_summary") or self._summary["step"] != state.global_step:
+            # TRL logs each step once, then a run summary at the end: record only the former
+            if getattr(self, "_summary", {}).get("step") != state.global_step or "train_runtime" in (logs or {}):
                 return
             row = {**{k: v for k, v in (logs or {}).items() if isinstance(v, (int, float))}, **self._summary}
             stage.append_metrics(row)
@@ -304,7 +305,7 @@ def train_grpo(rl: RLSetup, model_path: str) -> None:
     (LoRA merged) to stage.final and leave the fleet on the final weights."""
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, PrinterCallback
 
     from rlcoder.weight_sync import FleetSync
 
@@ -321,6 +322,7 @@ def train_grpo(rl: RLSetup, model_path: str) -> None:
         rollout_func=make_rollout_func(rl.fleet, {p.text: p for p in rl.prompts}, cfg, buf),
         callbacks=make_callbacks(stage, buf, rl.log),
     )
+    trainer.remove_callback(PrinterCallback)  # our StepLog prints one readable line per step
     first = rl.prompts[0]
     trainer.attach_fleet(
         FleetSync(

@@ -15,21 +15,15 @@ from rlcoder.seams import PolicyFleet
 
 
 def learner_logprobs(model: Any, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
-    """log p(completion token | everything before it) at temperature 1, one per completion token."""
-    import torch
+    """The check sequence's logprobs under the learner's weights, with dropout off."""
+    from rollout.hf_engine import completion_logprobs
 
-    device = next(model.parameters()).device
-    ids = torch.tensor([prompt_ids + completion_ids], device=device)
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            logits = model(input_ids=ids).logits[0, len(prompt_ids) - 1 : -1].float()
+        return completion_logprobs(model, prompt_ids, completion_ids)
     finally:
         model.train(was_training)
-    logp = torch.log_softmax(logits, dim=-1)
-    target = torch.tensor(completion_ids, device=device).unsqueeze(1)
-    return logp.gather(1, target).squeeze(1).tolist()
 
 
 def is_peft_model(model: Any) -> bool:
