@@ -223,9 +223,10 @@ def make_callbacks(stage: StageDir, buf: StepBuffer, log: Callable[[str], None])
 
         def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
             # TRL logs each step once, then a run summary at the end: record only the former
-            if getattr(self, "_summary", {}).get("step") != state.global_step or "train_runtime" in (logs or {}):
+            logs = logs or {}
+            if getattr(self, "_summary", {}).get("step") != state.global_step or "train_runtime" in logs:
                 return
-            row = {**{k: v for k, v in (logs or {}).items() if isinstance(v, (int, float))}, **self._summary}
+            row = {**{k: v for k, v in logs.items() if isinstance(v, (int, float))}, **self._summary}
             stage.append_metrics(row)
             log(progress_line(row, args.max_steps))
             buf.times_s.clear()

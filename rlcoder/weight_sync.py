@@ -9,9 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rollout.engine import SyncCheck
-
 from rlcoder.seams import PolicyFleet
+from rollout.engine import SyncCheck
 
 
 def learner_logprobs(model: Any, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
