@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import threading
+import weakref
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 import httpx
@@ -39,40 +42,87 @@ class RewardClient:
         self.batch_size = max(1, batch_size)
         self.backoff_s = backoff_s
         self.stats = {"requests": 0, "retries": 0, "infra_errors": 0}
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
 
     async def score(self, items: Sequence[ScoreItem]) -> list[Verdict]:
         if not items:
             return []
+        http = self._http()
         semaphore = asyncio.Semaphore(self.max_concurrency)
         chunks = [list(items[i : i + self.batch_size]) for i in range(0, len(items), self.batch_size)]
-        limits = httpx.Limits(
-            max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency
-        )
-        async with httpx.AsyncClient(timeout=self.request_timeout_s, limits=limits) as http:
 
-            async def run(chunk: list[ScoreItem]) -> list[Verdict]:
-                async with semaphore:
-                    return await self._post(http, chunk)
+        async def run(chunk: list[ScoreItem]) -> list[Verdict]:
+            async with semaphore:
+                return await self._post(http, chunk)
 
-            results = await asyncio.gather(*(run(c) for c in chunks))
+        results = await asyncio.gather(*(run(c) for c in chunks))
         return [v for chunk in results for v in chunk]
 
     def score_sync(self, items: Sequence[ScoreItem]) -> list[Verdict]:
-        """Blocking variant; safe to call from inside a running event loop (uses a thread then)."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.score(items))
-        box: dict[str, Any] = {}
-        thread = threading.Thread(target=lambda: box.update(result=asyncio.run(self.score(items))))
-        thread.start()
-        thread.join()
-        return box["result"]  # type: ignore[no-any-return]
+        """Blocking variant. Runs on the client's own event loop thread, so connections are kept
+        between calls; safe to call from inside another running event loop."""
+        loop = self._background_loop()
+        return asyncio.run_coroutine_threadsafe(self.score(items), loop).result()
+
+    def close(self) -> None:
+        """Close the connections of the blocking API (async users: `await aclose()` in their loop)."""
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop, self._thread = None, None
+        if loop is None or thread is None:
+            return
+        client = self._clients.get(loop)
+        if client is not None:
+            asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+
+    async def aclose(self) -> None:
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    def __enter__(self) -> RewardClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> RewardClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _http(self) -> httpx.AsyncClient:
+        """One connection pool per event loop (httpx pools cannot cross loops)."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None or client.is_closed:
+            limits = httpx.Limits(
+                max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency
+            )
+            client = httpx.AsyncClient(timeout=self.request_timeout_s, limits=limits, verify=_ssl_context())
+            self._clients[loop] = client
+        return client
+
+    def _background_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, daemon=True, name="reward-client")
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
 
     async def healthz(self) -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=10.0) as http:
-            response = await http.get(f"{self.url}/healthz")
-            return response.json()  # type: ignore[no-any-return]
+        response = await self._http().get(f"{self.url}/healthz", timeout=10.0)
+        return response.json()  # type: ignore[no-any-return]
 
     async def _post(self, http: httpx.AsyncClient, chunk: list[ScoreItem]) -> list[Verdict]:
         payload = {"items": [to_dict(item) for item in chunk]}
@@ -129,3 +179,9 @@ def _error_text(response: httpx.Response) -> str:
         return str(response.json().get("error", response.text))[:300]
     except ValueError:
         return response.text[:300]
+
+
+@cache
+def _ssl_context() -> ssl.SSLContext:
+    """Built once: loading the CA bundle costs tens of ms per client otherwise."""
+    return httpx.create_ssl_context()

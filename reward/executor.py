@@ -251,7 +251,9 @@ class Executor:
                 self._cache.popitem(last=False)
 
     # ----------------------------------------------------------------------------- results
-    def _read_loop(self, reader: protocol.Reader, proc: subprocess.Popen[bytes], ctl_w: int, generation: int) -> None:
+    def _read_loop(
+        self, reader: protocol.Reader, proc: subprocess.Popen[bytes], ctl_w: int, generation: int
+    ) -> None:
         while True:
             try:
                 messages, eof = reader.read()

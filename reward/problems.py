@@ -220,16 +220,26 @@ def pairs() -> list[Pair]:
     return out
 
 
-def bench_pairs(n: int) -> list[Pair]:
-    """`n` pairs cycling through `pairs()`, each code text made unique (no cache hits) by a comment."""
-    base = pairs()
+FALLBACK_TEMPLATES = frozenset({"xfail_fallback", "request_fixture_fallback", "unittest_fallback"})
+
+
+def bench_pairs(n: int, fallback_every: int = 50) -> list[Pair]:
+    """`n` pairs cycling through `pairs()`, each code text made unique (no cache hits) by a comment.
+
+    Test files that need real pytest (xfail, parametrized fixtures, unittest classes) are rare in
+    KodCode-style data; one pair in `fallback_every` is drawn from them, the rest from the others."""
+    everyday = [p for p in pairs() if p.name.split(":")[0] not in FALLBACK_TEMPLATES]
+    rare = [p for p in pairs() if p.name.split(":")[0] in FALLBACK_TEMPLATES]
     out = []
     for i in range(n):
-        p = base[i % len(base)]
-        code = (
-            p.code.replace("```python\n", f"```python\n# variant {i}\n")
-            if "```" in p.code
-            else f"# variant {i}\n{p.code}"
+        p = (
+            rare[(i // fallback_every) % len(rare)]
+            if i % fallback_every == fallback_every - 1
+            else everyday[i % len(everyday)]
         )
+        if "```" in p.code:
+            code = p.code.replace("```python\n", f"```python\n# variant {i}\n")
+        else:
+            code = f"# variant {i}\n{p.code}"
         out.append(Pair(f"{p.name}#{i}", code, p.test))
     return out

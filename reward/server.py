@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 import math
+import signal
 import socket
 import sys
 import time
@@ -199,6 +200,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(config)
     shown = f"[{host}]" if ":" in host else host
     print(f"{LISTEN_LINE} http://{shown}:{port}", flush=True)
+    # uvicorn re-raises the stop signal after its graceful shutdown; with these handlers in place that
+    # lands here instead of killing the process, so the sandbox is closed and we exit 0.
+    stopped: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stopped.append(signum))
     try:
         server.run(sockets=[sock])
     finally:

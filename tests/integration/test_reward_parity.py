@@ -36,11 +36,15 @@ def test_the_set_covers_pass_fail_error_and_the_fallback(real_pytest, ours):
     statuses = {r.status for r in real_pytest.values()}
     assert {"pass", "fail", "error"} <= statuses
     assert ours[1].get("mode_fast", 0) >= len(PAIRS) - 6
-    assert ours[1].get("mode_pytest", 0) == 6  # xfail, parametrized-fixture and unittest files take real pytest
+    assert (
+        ours[1].get("mode_pytest", 0) == 6
+    )  # xfail, parametrized-fixture and unittest files take real pytest
 
 
 @pytest.mark.parametrize("pair", PAIRS, ids=lambda p: p.name)
 def test_same_verdict_as_real_pytest(real_pytest, ours, pair):
     expected = real_pytest[pair.name]
     got = ours[0][pair.name]
-    assert (got.status.value, got.passed, got.total) == (expected.status, expected.passed, expected.total), got.detail
+    assert (got.status.value, got.passed, got.total) == (expected.status, expected.passed, expected.total), (
+        got.detail
+    )

@@ -63,7 +63,19 @@ def files_owned_by_sandbox(executor: Executor, roots: list[str]) -> list[str]:
     return hits
 
 
+def wait_idle(executor: Executor) -> None:
+    """Verdicts are sent before a run's process is reaped and its slot cleaned: wait for that."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        pong = executor.ping()
+        if pong.get("running") == 0 and pong.get("queued") == 0:
+            return
+        time.sleep(0.02)
+    raise AssertionError("fork server did not become idle")
+
+
 def assert_nothing_left(executor: Executor, baseline_fds: int) -> None:
+    wait_idle(executor)
     deadline = time.monotonic() + 5
     while sandbox_processes(executor) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -96,6 +108,7 @@ def executor():
 @pytest.fixture(scope="module")
 def baseline_fds(executor):
     executor.score([_good()])
+    wait_idle(executor)
     return len(os.listdir(f"/proc/{executor.info['pid']}/fd"))
 
 
@@ -226,6 +239,7 @@ def test_identical_items_are_cached_or_coalesced(executor):
 def test_os_layers_alone_contain_hostile_programs():
     with Executor(workers=2, guard=False) as ex:
         assert ex.score([_good()])[0].status is VerdictStatus.PASS
+        wait_idle(ex)
         fds = len(os.listdir(f"/proc/{ex.info['pid']}/fd"))
         verdicts = ex.score([_item(h) for h in OS_LAYER])
         for hostile, verdict in zip(OS_LAYER, verdicts, strict=True):
