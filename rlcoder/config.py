@@ -86,6 +86,9 @@ class RewardConfig(Section):
     timeout_s: float = Field(10.0, gt=0.0, description="wall-clock limit per execution")
     memory_mb: int = Field(1024, gt=0, description="address-space limit per execution")
     workers: int = Field(2, gt=0, description="concurrent sandboxed executions in the service")
+    actor_cpus: float = Field(
+        1.0, gt=0.0, description="CPUs a cluster run reserves for the reward service actor"
+    )
     max_concurrency: int = Field(8, gt=0, description="client requests in flight")
     request_timeout_s: float = Field(120.0, gt=0.0, description="client timeout for one batch request")
     retries: int = Field(3, ge=0, description="client retries on transport errors")

@@ -71,12 +71,11 @@ def ray_session(cfg: RunConfig) -> Iterator[None]:
     Ray on loopback; shut down only a Ray we started."""
     import ray
 
-    address = cfg.ray.address or os.environ.get("RAY_ADDRESS")
     if ray.is_initialized():
         yield
         return
-    if address:
-        ray.init(address=address, log_to_driver=True)
+    if joins_cluster(cfg):
+        ray.init(address=cfg.ray.address or os.environ["RAY_ADDRESS"], log_to_driver=True)
     else:
         ray.init(
             num_cpus=cfg.ray.num_cpus,
@@ -92,22 +91,40 @@ def ray_session(cfg: RunConfig) -> Iterator[None]:
 
 @contextmanager
 def reward_scorer(cfg: RunConfig) -> Iterator[Any]:
-    """A RewardClient for the configured service URL, or for a service this run starts."""
+    """A RewardClient for the configured service URL; else for a service this run starts: on this
+    machine when Ray is local, as a Ray actor on the cluster when the run joined one."""
+    import ray
+
     from reward.client import RewardClient
 
+    r = cfg.reward
+
     def client(url: str) -> Any:
-        r = cfg.reward
         return RewardClient(
             url, max_concurrency=r.max_concurrency, retries=r.retries, request_timeout_s=r.request_timeout_s
         )
 
-    if cfg.reward.url:
-        yield client(cfg.reward.url)
-        return
-    from reward.launch import RewardService
+    if r.url:
+        yield client(r.url)
+    elif joins_cluster(cfg):
+        from rlcoder.reward_actor import start_reward_actor
 
-    with RewardService(host=cfg.reward.host, port=cfg.reward.port, workers=cfg.reward.workers) as service:
-        yield client(service.url)
+        actor, url = start_reward_actor(r.workers, r.port, num_cpus=r.actor_cpus)
+        try:
+            yield client(url)
+        finally:
+            ray.get(actor.stop.remote())
+            ray.kill(actor)
+    else:
+        from reward.launch import RewardService
+
+        with RewardService(host=r.host, port=r.port, workers=r.workers) as service:
+            yield client(service.url)
+
+
+def joins_cluster(cfg: RunConfig) -> bool:
+    """True when the run joins an existing Ray cluster (configured, or a `ray job submit`)."""
+    return bool(cfg.ray.address or os.environ.get("RAY_ADDRESS"))
 
 
 @contextmanager
