@@ -110,6 +110,7 @@ def trainer_args(cfg: RunConfig, work_dir: Path, stage: int):  # -> trl.SFTConfi
 
     sft = cfg.learner.sft
     plan = sft_batch_plan(cfg)
+    on_gpu = _cuda_available()
     return SFTConfig(
         output_dir=str(work_dir / f"stage-{stage}"),
         learning_rate=sft.lr,
@@ -123,8 +124,9 @@ def trainer_args(cfg: RunConfig, work_dir: Path, stage: int):  # -> trl.SFTConfi
         max_length=sft.max_length,
         completion_only_loss=True,
         gradient_checkpointing=cfg.learner.gradient_checkpointing,
-        bf16=cfg.model.dtype == "bfloat16",
-        fp16=cfg.model.dtype == "float16",
+        # mixed precision only on a GPU: TRL defaults bf16 on, which fails or crawls on CPU
+        bf16=cfg.model.dtype == "bfloat16" and on_gpu,
+        fp16=cfg.model.dtype == "float16" and on_gpu,
         seed=cfg.seed + stage,
         data_seed=cfg.seed + stage,
         logging_steps=1,
@@ -132,7 +134,7 @@ def trainer_args(cfg: RunConfig, work_dir: Path, stage: int):  # -> trl.SFTConfi
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
-        use_cpu=not _cuda_available(),
+        use_cpu=not on_gpu,
     )
 
 
@@ -147,11 +149,11 @@ def _progress_callback(stage: int, n_stages: int, report: StageReport):  # -> tr
 
     started = time.monotonic()
 
-    class Progress(TrainerCallback):  # type: ignore[misc]
+    class Progress(TrainerCallback):
         """One line per logged step on stderr; the losses are kept for the summary."""
 
         def on_log(self, args, state, control, logs=None, **kwargs):
-            if not logs or "loss" not in logs:
+            if not logs or "loss" not in logs or not state.is_world_process_zero:
                 return
             loss = float(logs["loss"])
             report.losses.append(loss)
@@ -172,13 +174,13 @@ def _load_tokenizer(cfg: RunConfig, model_path: str):
     return AutoTokenizer.from_pretrained(model_path, trust_remote_code=cfg.model.trust_remote_code)
 
 
-def _load_model(cfg: RunConfig, model_path: str):
+def _load_model(cfg: RunConfig, model_path: str) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
     dtype = getattr(torch, cfg.model.dtype)
     trust = cfg.model.trust_remote_code
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, trust_remote_code=trust)
+    model: Any = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, trust_remote_code=trust)
     if cfg.lora.enabled:
         from peft import LoraConfig, get_peft_model
 
