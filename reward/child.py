@@ -7,6 +7,8 @@ program that rebinds module globals cannot change what gets reported.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import os
 import pathlib
 import random
@@ -264,7 +266,7 @@ def protected_snapshot() -> guard.Snapshot:
     return guard.snapshot(spaces)
 
 
-class _SolutionFinder:
+class _SolutionFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Meta-path finder that makes `import solution` execute the program at the point the test
     module imports it, as pytest's import of solution.py would."""
 
@@ -275,8 +277,6 @@ class _SolutionFinder:
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
         if name != runners.SOLUTION_MODULE:
             return None
-        import importlib.util
-
         return importlib.util.spec_from_loader(name, self, origin=self._path)
 
     def create_module(self, spec: Any) -> None:

@@ -28,27 +28,30 @@ _GRACE_S = 30.0  # beyond an item's own timeout before the executor gives up on 
 
 
 class Executor:
-    """Runs ScoreItems in the sandbox. Use as a context manager, or call start() and close()."""
+    """Runs ScoreItems in the sandbox. Use as a context manager, or call start() and close().
+
+    `guard=False` turns off the in-process audit guard (to test the OS layers alone); `hide_dirs=False`
+    leaves data directories visible; `preload` names extra packages the sandbox can import."""
+
+    max_code_bytes = 1_000_000  # larger extracted programs get `error` without running
+    startup_timeout_s = 120.0
 
     def __init__(
         self,
         workers: int | None = None,
+        *,
         cache_size: int = 4096,
         max_timeout_s: float = 60.0,
         max_memory_mb: int = 4096,
-        max_code_bytes: int = 1_000_000,
         hide_dirs: bool = True,
         guard: bool = True,
-        startup_timeout_s: float = 120.0,
         preload: tuple[str, ...] = (),
     ) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.max_timeout_s = max_timeout_s
         self.max_memory_mb = max_memory_mb
-        self.max_code_bytes = max_code_bytes
         self._hide_dirs = hide_dirs
         self._guard = guard
-        self._startup_timeout_s = startup_timeout_s
         self._preload = tuple(preload)
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
@@ -130,7 +133,7 @@ class Executor:
         ).start()
 
     def _first_message(self, reader: protocol.Reader) -> dict[str, Any]:
-        deadline = time.monotonic() + self._startup_timeout_s
+        deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             messages, eof = reader.read()
             if messages:

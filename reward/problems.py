@@ -4,6 +4,8 @@ monkeypatch), classes with setup, skip marks, and features that take the real-py
 Used by the verdict-parity test and the benchmark.
 """
 
+# ruff: noqa: E501  (tables of program text: a line per program line reads better than wrapped strings)
+
 from __future__ import annotations
 
 from dataclasses import dataclass

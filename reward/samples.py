@@ -2,6 +2,8 @@
 hostile programs of RELIABILITY.md, each with the verdicts it may get (never `pass`).
 """
 
+# ruff: noqa: E501  (tables of program text: a line per program line reads better than wrapped strings)
+
 from __future__ import annotations
 
 from dataclasses import dataclass

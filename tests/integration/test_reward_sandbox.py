@@ -159,7 +159,10 @@ def test_files_do_not_persist_to_the_next_run(executor):
 
 
 def test_timeout_keeps_partial_progress(executor):
-    test = "from solution import f\ndef test_a():\n    assert f(1)\ndef test_b():\n    assert f(2)\ndef test_c():\n    f(-1)\n"
+    test = (
+        "from solution import f\ndef test_a():\n    assert f(1)\ndef test_b():\n    assert f(2)\n"
+        "def test_c():\n    f(-1)\n"
+    )
     code = "def f(x):\n    while x < 0:\n        pass\n    return x\n"
     verdict = executor.score([ScoreItem(completion=code, test=test, timeout_s=1.0)])[0]
     assert (verdict.status, verdict.passed, verdict.total) == (VerdictStatus.TIMEOUT, 2, 3)
