@@ -128,7 +128,9 @@ def _child_body(spec: ChildSpec, arm: Callable[[guard.GuardConfig], None], _exit
         emit("error", phase="harness", detail=_exception_line(exc), memory=type(exc) is MemoryError)
     run_ms = (clock() - started) * 1000.0
     ru2 = _usage()
-    swept = sweep_self()
+    # kill(-1) as the slot's own uid reaches only this run's processes; without a uid of its own the
+    # child shares the server's uid, and the process-group kill by the fork server is all there is.
+    swept = sweep_self() if spec.layers.uid_drop else False
     emit(
         "done",
         run_ms=run_ms,

@@ -123,6 +123,7 @@ class Executor:
             self._proc.wait(timeout=10)
             raise sandbox.SandboxUnavailable(f"reward sandbox refused to start: {first.get('detail', first)}")
         self._ctl_w = ctl_w
+        self.stats["restarts"] += 1 if self._generation else 0
         self._generation += 1
         self.info = {k: first[k] for k in ("pid", "layers", "uid_base", "preloaded")}
         threading.Thread(
@@ -233,7 +234,6 @@ class Executor:
             job_id = next(self._ids)
             try:
                 if not self.alive:
-                    self.stats["restarts"] += 1 if self.info else 0
                     self._spawn()
                 self._pending[job_id] = (future, key, self._generation)
                 self._inflight[key] = future

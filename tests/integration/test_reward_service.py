@@ -111,6 +111,19 @@ def test_oversize_bodies_are_refused(service):
     assert RewardClient(service.url).score_sync([good("after-huge")])[0].status is VerdictStatus.PASS
 
 
+def test_fork_server_crash_is_survived(service):
+    old = httpx.get(f"{service.url}/healthz").json()["forkserver_pid"]
+    os.kill(old, 9)
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{service.url}/healthz").status_code != 503 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert httpx.get(f"{service.url}/healthz").status_code == 503  # reported down, not hidden
+    assert RewardClient(service.url).score_sync([good("after-crash")])[0].status is VerdictStatus.PASS
+    health = httpx.get(f"{service.url}/healthz").json()
+    assert health["status"] == "ok" and health["forkserver_pid"] != old
+    assert "reward_forkserver_restarts_total 1" in httpx.get(f"{service.url}/metrics").text
+
+
 def test_backpressure_returns_429_with_retry_after_and_the_client_waits():
     with RewardService(workers=1, queue_limit=2) as svc:
         slow = threading.Thread(
