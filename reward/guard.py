@@ -59,7 +59,13 @@ _ALLOWED_FRAME_CALLERS: dict[tuple[str, str], str | None] = {
     ("typing", "_caller"): None,
     ("logging", "<lambda>"): "findCaller",
     ("logging", "findCaller"): None,
+    ("logging", "_is_internal_frame"): "findCaller",
     ("warnings", "warn"): None,
+    # traceback.print_exc()/format_exc() in solution code: frames are read and turned into strings;
+    # the generator that yields frames is allowed only when the summarizer is the one consuming it.
+    ("traceback", "_extract_from_extended_frame_gen"): None,
+    ("traceback", "_walk_tb_with_full_positions"): "_extract_from_extended_frame_gen",
+    ("traceback", "walk_tb"): "_extract_from_extended_frame_gen",
 }
 
 

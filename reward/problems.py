@@ -182,6 +182,18 @@ TEMPLATES: tuple[Template, ...] = (
         ("def reverse_word(s):\n    return s[::-1]\n", "def reverse_words(s)\n    return s\n"),
     ),
     Template(
+        "traceback_in_solution",
+        "from solution import parse_int\n\ndef test_ok():\n    assert parse_int('12') == 12\n\n"
+        "def test_bad():\n    assert parse_int('x') is None\n",
+        "import logging, traceback\ndef parse_int(s):\n    try:\n        return int(s)\n    except ValueError:\n"
+        "        traceback.print_exc()\n        logging.exception('bad input %r', s)\n"
+        "        assert 'ValueError' in traceback.format_exc()\n        return None\n",
+        (
+            "import traceback\ndef parse_int(s):\n    try:\n        return int(s)\n    except ValueError:\n"
+            "        traceback.print_exc()\n        return 0\n",
+        ),
+    ),
+    Template(
         "xfail_fallback",
         "import pytest\nfrom solution import fib\n\ndef test_fib():\n    assert [fib(i) for i in range(7)] == [0, 1, 1, 2, 3, 5, 8]\n\n"
         "@pytest.mark.xfail(reason='negative input is undefined')\ndef test_negative():\n    assert fib(-1) == 0\n",
