@@ -22,7 +22,7 @@ from typing import Any
 
 from reward import guard, preload, protocol, sandbox
 from reward.child import ChildSpec, child_main, protected_snapshot
-from reward.testplan import TEST_FILENAME, TestPlan, plan_check, plan_pytest, plan_stdio
+from reward.testplan import TEST_FILENAME, TestPlan, imported_roots, plan_check, plan_pytest, plan_stdio
 from reward.verdicts import RunEnd, summarize
 
 SCRATCH_ROOT = "/tmp/rlsbx"
@@ -231,11 +231,23 @@ def _plan(state: ServerState, job: dict[str, Any]) -> TestPlan:
     if plan is None:
         maker = {"pytest": plan_pytest, "check": plan_check, "stdio": plan_stdio}[job["kind"]]
         plan = maker(job["test"])
+        missing = sorted(_unavailable(job["test"])) if job["kind"] != "stdio" else []
+        if missing and not plan.broken:
+            # Nothing can be imported inside the sandbox that was not preloaded: the test cannot run
+            # here, which is not the program's fault.
+            reason = (
+                f"the tests import {', '.join(missing)}, which this sandbox does not provide (see --preload)"
+            )
+            plan = TestPlan(False, reason, None, broken=True)
         state.plans[key] = plan
         if len(state.plans) > PLAN_CACHE:
             state.plans.popitem(last=False)
     state.plans.move_to_end(key)
     return plan
+
+
+def _unavailable(test: str) -> set[str]:
+    return {name for name in imported_roots(test) if name not in sys.modules and name != "solution"}
 
 
 def _start_queued(state: ServerState, sel: selectors.BaseSelector) -> None:

@@ -92,6 +92,21 @@ def plan_stdio(source: str) -> TestPlan:
     return TestPlan(True, "", None, cases=cases)
 
 
+def imported_roots(source: str) -> set[str]:
+    """Top-level package names a test source imports (absolute imports only)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    roots: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
 def _parse(source: str) -> ast.Module | str:
     try:
         return ast.parse(source, filename=TEST_FILENAME)

@@ -229,6 +229,17 @@ def test_check_and_stdio_kinds(executor):
     ]
 
 
+def test_tests_needing_a_package_the_sandbox_lacks_are_infra_errors(executor):
+    test = "import definitely_not_installed_pkg\n" + samples.ADD_TEST
+    verdict = executor.score([ScoreItem(completion=samples.GOOD_ADD, test=test)])[0]
+    assert verdict.status is VerdictStatus.INFRA_ERROR and "definitely_not_installed_pkg" in verdict.detail
+    solution_import = "import definitely_not_installed_pkg\n" + samples.GOOD_ADD
+    assert (
+        executor.score([ScoreItem(completion=solution_import, test=samples.ADD_TEST)])[0].status
+        is VerdictStatus.ERROR
+    )
+
+
 def test_identical_items_are_cached_or_coalesced(executor):
     item = ScoreItem(completion=samples.GOOD_ADD + "# cache\n", test=samples.ADD_TEST, item_id="a")
     before = executor.stats["executions"]
