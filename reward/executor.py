@@ -177,12 +177,18 @@ class Executor:
 
     # ----------------------------------------------------------------------------- scoring
     def score(self, items: Sequence[ScoreItem]) -> list[Verdict]:
+        """Verdicts for `items`, in order. Waits as long as the batch can take in the worst case (every
+        item hitting its limit, `workers` at a time) plus a grace; past that, infra_error."""
         futures = [self.submit(item) for item in items]
-        return [self.wait(f, item) for f, item in zip(futures, items, strict=True)]
+        worst_s = sum(self._limit(item.timeout_s) for item in items) / self.workers + max(
+            (self._limit(item.timeout_s) for item in items), default=0.0
+        )
+        deadline = time.monotonic() + worst_s + _GRACE_S
+        return [self._wait(f, item, deadline) for f, item in zip(futures, items, strict=True)]
 
-    def wait(self, future: concurrent.futures.Future[Verdict], item: ScoreItem) -> Verdict:
+    def _wait(self, future: concurrent.futures.Future[Verdict], item: ScoreItem, deadline: float) -> Verdict:
         try:
-            return future.result(timeout=self._limit(item.timeout_s) + _GRACE_S)
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
         except concurrent.futures.TimeoutError:
             return infra_error("no answer from the fork server in time", item.item_id)
 
