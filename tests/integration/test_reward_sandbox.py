@@ -90,9 +90,10 @@ def assert_nothing_left(executor: Executor, baseline_fds: int) -> None:
         )
         == []
     )
-    for table in ("tcp", "tcp6", "udp", "udp6"):  # the sandbox's network namespace holds no socket
-        with open(f"/proc/{fs_pid}/net/{table}") as f:
-            assert len(f.read().strip().splitlines()) <= 1, table
+    if executor.info["layers"]["netns"]:
+        for table in ("tcp", "tcp6", "udp", "udp6"):  # the sandbox's network namespace holds no socket
+            with open(f"/proc/{fs_pid}/net/{table}") as f:
+                assert len(f.read().strip().splitlines()) <= 1, table
 
 
 @pytest.fixture(scope="module")
@@ -255,8 +256,9 @@ def test_os_layers_alone_contain_hostile_programs():
         assert ex.score([_good()])[0].status is VerdictStatus.PASS
         wait_idle(ex)
         fds = len(os.listdir(f"/proc/{ex.info['pid']}/fd"))
-        verdicts = ex.score([_item(h) for h in OS_LAYER])
-        for hostile, verdict in zip(OS_LAYER, verdicts, strict=True):
+        cases = [h for h in OS_LAYER if ex.info["layers"][h.layer]]  # only layers this host has
+        verdicts = ex.score([_item(h) for h in cases])
+        for hostile, verdict in zip(cases, verdicts, strict=True):
             assert verdict.status.value in hostile.allowed, (hostile.name, verdict.detail)
         assert_nothing_left(ex, fds)
 
