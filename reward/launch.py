@@ -90,7 +90,7 @@ class RewardService:
                 continue
             if line is None:
                 break
-            self._tail = (self._tail + [line])[-20:]
+            self._tail = [*self._tail, line][-20:]
             if line.startswith(LISTEN_LINE):
                 return line[len(LISTEN_LINE) :].strip()
         raise RewardServiceError("reward service did not start:\n" + "".join(self._tail))

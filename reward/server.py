@@ -67,6 +67,8 @@ def create_app(settings: ServerSettings | None = None, executor: Executor | None
         started = time.monotonic()
         try:
             items = await _parse_items(request, settings)
+            if not ex.alive:  # the fork server died: restart it off the event loop (takes seconds)
+                await asyncio.to_thread(_restart, ex)
             _admit(ex, len(items), in_flight[0], queue_limit, metrics)
         except _Busy as busy:
             metrics.reject(busy.reason)
@@ -142,7 +144,7 @@ async def _parse_items(request: Request, settings: ServerSettings) -> list[Score
 
 
 def _admit(ex: Executor, n: int, in_flight: int, queue_limit: int, metrics: Metrics) -> None:
-    if not ex.alive and not _restart(ex):
+    if not ex.alive:
         raise _Busy(503, "unavailable", 2, "the sandbox is restarting; retry shortly")
     if n > queue_limit:
         raise _Busy(
