@@ -63,7 +63,7 @@ class RewardService:
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH", "")) if p)
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "reward", *self._args],
+            [sys.executable, "-m", "reward", *self._args, "--parent-pid", str(os.getpid())],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
