@@ -140,16 +140,19 @@ def summarize(pairs, naive, naive_s, verdicts, service_s, latencies, overheads) 
 def report(f: dict) -> None:
     print(f"pairs                    {f['pairs']}")
     print(
-        f"naive subprocess+pytest  {f['naive_scores_per_s']:8.2f} scores/s  (p50 {f['naive_latency_p50_ms']} ms each)"
+        f"naive subprocess+pytest  {f['naive_scores_per_s']:8.2f} scores/s  "
+        f"(p50 {f['naive_latency_p50_ms']} ms each)"
     )
     print(f"reward service (HTTP)    {f['service_scores_per_s']:8.2f} scores/s  ({f['workers']} workers)")
     print(f"ratio                    {f['ratio']:8.1f}x   (target >= 20x)")
     print(f"single-item latency      p50 {f['latency_p50_ms']} ms, p99 {f['latency_p99_ms']} ms")
     print(
-        f"service overhead         p50 {f['overhead_p50_ms']} ms, p99 {f['overhead_p99_ms']} ms   (target p99 < 50 ms)"
+        f"service overhead         p50 {f['overhead_p50_ms']} ms, p99 {f['overhead_p99_ms']} ms   "
+        "(target p99 < 50 ms)"
     )
     print(
-        f"verdict agreement        status {f['status_agreement']:.1%}, passed/total {f['count_agreement']:.1%}, "
+        f"verdict agreement        status {f['status_agreement']:.1%}, "
+        f"passed/total {f['count_agreement']:.1%}, "
         f"reward {f['reward_agreement']:.1%}"
     )
     print(f"verdicts                 {f['verdict_mix']}")

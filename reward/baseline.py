@@ -55,7 +55,7 @@ def run_pytest(code: str, test: str, timeout_s: float = 30.0) -> BaselineResult:
         ]
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
         try:
-            proc = subprocess.run(args, cwd=tmp, capture_output=True, timeout=timeout_s, env=env)
+            proc = subprocess.run(args, cwd=tmp, capture_output=True, timeout=timeout_s, env=env, check=False)
         except subprocess.TimeoutExpired:
             return BaselineResult("timeout", 0, 0, -9, (time.perf_counter() - started) * 1000)
         status, passed, total = verdict_from_junit(report, proc.returncode)

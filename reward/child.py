@@ -7,6 +7,8 @@ program that rebinds module globals cannot change what gets reported.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import os
 import pathlib
 import random
@@ -126,7 +128,9 @@ def _child_body(spec: ChildSpec, arm: Callable[[guard.GuardConfig], None], _exit
         emit("error", phase="harness", detail=_exception_line(exc), memory=type(exc) is MemoryError)
     run_ms = (clock() - started) * 1000.0
     ru2 = _usage()
-    swept = sweep_self()
+    # kill(-1) as the slot's own uid reaches only this run's processes; without a uid of its own the
+    # child shares the server's uid, and the process-group kill by the fork server is all there is.
+    swept = sweep_self() if spec.layers.uid_drop else False
     emit(
         "done",
         run_ms=run_ms,
@@ -264,7 +268,7 @@ def protected_snapshot() -> guard.Snapshot:
     return guard.snapshot(spaces)
 
 
-class _SolutionFinder:
+class _SolutionFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Meta-path finder that makes `import solution` execute the program at the point the test
     module imports it, as pytest's import of solution.py would."""
 
@@ -275,8 +279,6 @@ class _SolutionFinder:
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
         if name != runners.SOLUTION_MODULE:
             return None
-        import importlib.util
-
         return importlib.util.spec_from_loader(name, self, origin=self._path)
 
     def create_module(self, spec: Any) -> None:

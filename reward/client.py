@@ -122,7 +122,8 @@ class RewardClient:
 
     async def healthz(self) -> dict[str, Any]:
         response = await self._http().get(f"{self.url}/healthz", timeout=10.0)
-        return response.json()  # type: ignore[no-any-return]
+        result: dict[str, Any] = response.json()
+        return result
 
     async def _post(self, http: httpx.AsyncClient, chunk: list[ScoreItem]) -> list[Verdict]:
         payload = {"items": [to_dict(item) for item in chunk]}

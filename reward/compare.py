@@ -37,52 +37,56 @@ def harden(tree: ast.Module) -> ast.Module:
     return ast.fix_missing_locations(_Hardener().visit(tree))
 
 
+class _Policy:
+    """Which values carry untrusted equality, and the strict comparison used when one side does."""
+
+    def __init__(self, trusted_files: frozenset[str], trusted_types: frozenset[type]) -> None:
+        self._files = trusted_files
+        self._types = trusted_types
+        self._cache: dict[type, bool] = {}
+
+    def untrusted_type(self, tp: type) -> bool:
+        if tp in _SCALARS or tp in self._types:
+            return False
+        hit = self._cache.get(tp)
+        if hit is None:
+            hit = self._cache[tp] = _eq_is_untrusted(tp, self._files, self._types)
+        return hit
+
+    def needs_strict(self, a: Any, b: Any) -> bool:
+        """Exactly one side holds untrusted equality (scalars on both sides never do)."""
+        if type(a) in _SCALARS and type(b) in _SCALARS:
+            return False
+        return self.tainted(a) != self.tainted(b)
+
+    def tainted(self, value: Any) -> bool:
+        return _contains_untrusted(value, self.untrusted_type, [_WALK_BUDGET])
+
+    def strict(self, a: Any, b: Any) -> bool:
+        return _strict_eq(a, b, self.untrusted_type, 0)
+
+
 def make_comparators(trusted_files: frozenset[str], trusted_types: frozenset[type]) -> dict[str, Any]:
     """The `__rl_*__` functions to inject into a test module's namespace, plus `__rl_last__`: the
     operands of the last false comparison (for the assertion message)."""
-    cache: dict[type, bool] = {}
+    policy = _Policy(trusted_files, trusted_types)
     last: list[Any] = []
 
-    def untrusted_type(tp: type) -> bool:
-        if tp in _SCALARS or tp in trusted_types:
-            return False
-        hit = cache.get(tp)
-        if hit is None:
-            hit = cache[tp] = _eq_is_untrusted(tp, trusted_files, trusted_types)
-        return hit
-
-    def tainted(value: Any) -> bool:
-        budget = [_WALK_BUDGET]
-        return _contains_untrusted(value, untrusted_type, budget)
-
-    def strict(a: Any, b: Any) -> bool:
-        return _strict_eq(a, b, untrusted_type, 0)
-
     def eq(a: Any, b: Any) -> bool:
-        if type(a) in _SCALARS and type(b) in _SCALARS:
-            result = a == b
-        elif tainted(a) != tainted(b):
-            result = strict(a, b)
-        else:
-            result = a == b
+        result = policy.strict(a, b) if policy.needs_strict(a, b) else a == b
         if not result:
             last[:] = [a, "==", b]
         return result
 
     def ne(a: Any, b: Any) -> bool:
-        if type(a) in _SCALARS and type(b) in _SCALARS:
-            result = a != b
-        elif tainted(a) != tainted(b):
-            result = not strict(a, b)
-        else:
-            result = a != b
+        result = not policy.strict(a, b) if policy.needs_strict(a, b) else a != b
         if not result:
             last[:] = [a, "!=", b]
         return result
 
     def contains(a: Any, b: Any) -> bool:
-        if type(b) in (list, tuple, set, frozenset, dict) and tainted(a) and not tainted(b):
-            result = any(strict(a, item) for item in b)
+        if type(b) in (list, tuple, set, frozenset, dict) and policy.tainted(a) and not policy.tainted(b):
+            result = any(policy.strict(a, item) for item in b)
         else:
             result = a in b
         if not result:
@@ -167,18 +171,25 @@ def _strict_eq(a: Any, b: Any, untrusted_type: Callable[[type], bool], depth: in
     if depth > 200:
         return False
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        if isinstance(a, list) != isinstance(b, list) or len(a) != len(b):
-            return False
-        return all(_strict_eq(x, y, untrusted_type, depth + 1) for x, y in zip(a, b, strict=True))
+        same_kind = isinstance(a, list) == isinstance(b, list) and len(a) == len(b)
+        return same_kind and all(
+            _strict_eq(x, y, untrusted_type, depth + 1) for x, y in zip(a, b, strict=True)
+        )
     if isinstance(a, dict) and isinstance(b, dict):
-        if (
-            len(a) != len(b)
-            or any(untrusted_type(type(k)) for k in a)
-            or any(untrusted_type(type(k)) for k in b)
-        ):
-            return False
-        return all(k in b and _strict_eq(v, b[k], untrusted_type, depth + 1) for k, v in a.items())
-    if isinstance(a, (set, frozenset)) or isinstance(b, (set, frozenset)):
-        if any(untrusted_type(type(x)) for x in a) or any(untrusted_type(type(x)) for x in b):
-            return False
+        return _strict_dict_eq(a, b, untrusted_type, depth)
+    containers = (set, frozenset)
+    if (isinstance(a, containers) or isinstance(b, containers)) and _any_untrusted(a, b, untrusted_type):
+        return False
     return bool(a == b)
+
+
+def _strict_dict_eq(
+    a: dict[Any, Any], b: dict[Any, Any], untrusted_type: Callable[[type], bool], depth: int
+) -> bool:
+    if len(a) != len(b) or _any_untrusted(a, b, untrusted_type):  # keys: hashing trusts __eq__
+        return False
+    return all(k in b and _strict_eq(v, b[k], untrusted_type, depth + 1) for k, v in a.items())
+
+
+def _any_untrusted(a: Any, b: Any, untrusted_type: Callable[[type], bool]) -> bool:
+    return any(untrusted_type(type(x)) for x in a) or any(untrusted_type(type(x)) for x in b)

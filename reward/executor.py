@@ -28,27 +28,30 @@ _GRACE_S = 30.0  # beyond an item's own timeout before the executor gives up on 
 
 
 class Executor:
-    """Runs ScoreItems in the sandbox. Use as a context manager, or call start() and close()."""
+    """Runs ScoreItems in the sandbox. Use as a context manager, or call start() and close().
+
+    `guard=False` turns off the in-process audit guard (to test the OS layers alone); `hide_dirs=False`
+    leaves data directories visible; `preload` names extra packages the sandbox can import."""
+
+    max_code_bytes = 1_000_000  # larger extracted programs get `error` without running
+    startup_timeout_s = 120.0
 
     def __init__(
         self,
         workers: int | None = None,
+        *,
         cache_size: int = 4096,
         max_timeout_s: float = 60.0,
         max_memory_mb: int = 4096,
-        max_code_bytes: int = 1_000_000,
         hide_dirs: bool = True,
         guard: bool = True,
-        startup_timeout_s: float = 120.0,
         preload: tuple[str, ...] = (),
     ) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.max_timeout_s = max_timeout_s
         self.max_memory_mb = max_memory_mb
-        self.max_code_bytes = max_code_bytes
         self._hide_dirs = hide_dirs
         self._guard = guard
-        self._startup_timeout_s = startup_timeout_s
         self._preload = tuple(preload)
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
@@ -120,6 +123,7 @@ class Executor:
             self._proc.wait(timeout=10)
             raise sandbox.SandboxUnavailable(f"reward sandbox refused to start: {first.get('detail', first)}")
         self._ctl_w = ctl_w
+        self.stats["restarts"] += 1 if self._generation else 0
         self._generation += 1
         self.info = {k: first[k] for k in ("pid", "layers", "uid_base", "preloaded")}
         threading.Thread(
@@ -130,7 +134,7 @@ class Executor:
         ).start()
 
     def _first_message(self, reader: protocol.Reader) -> dict[str, Any]:
-        deadline = time.monotonic() + self._startup_timeout_s
+        deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             messages, eof = reader.read()
             if messages:
@@ -173,12 +177,18 @@ class Executor:
 
     # ----------------------------------------------------------------------------- scoring
     def score(self, items: Sequence[ScoreItem]) -> list[Verdict]:
+        """Verdicts for `items`, in order. Waits as long as the batch can take in the worst case (every
+        item hitting its limit, `workers` at a time) plus a grace; past that, infra_error."""
         futures = [self.submit(item) for item in items]
-        return [self.wait(f, item) for f, item in zip(futures, items, strict=True)]
+        worst_s = sum(self._limit(item.timeout_s) for item in items) / self.workers + max(
+            (self._limit(item.timeout_s) for item in items), default=0.0
+        )
+        deadline = time.monotonic() + worst_s + _GRACE_S
+        return [self._wait(f, item, deadline) for f, item in zip(futures, items, strict=True)]
 
-    def wait(self, future: concurrent.futures.Future[Verdict], item: ScoreItem) -> Verdict:
+    def _wait(self, future: concurrent.futures.Future[Verdict], item: ScoreItem, deadline: float) -> Verdict:
         try:
-            return future.result(timeout=self._limit(item.timeout_s) + _GRACE_S)
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
         except concurrent.futures.TimeoutError:
             return infra_error("no answer from the fork server in time", item.item_id)
 
@@ -230,7 +240,6 @@ class Executor:
             job_id = next(self._ids)
             try:
                 if not self.alive:
-                    self.stats["restarts"] += 1 if self.info else 0
                     self._spawn()
                 self._pending[job_id] = (future, key, self._generation)
                 self._inflight[key] = future

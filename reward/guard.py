@@ -59,7 +59,13 @@ _ALLOWED_FRAME_CALLERS: dict[tuple[str, str], str | None] = {
     ("typing", "_caller"): None,
     ("logging", "<lambda>"): "findCaller",
     ("logging", "findCaller"): None,
+    ("logging", "_is_internal_frame"): "findCaller",
     ("warnings", "warn"): None,
+    # traceback.print_exc()/format_exc() in solution code: frames are read and turned into strings;
+    # the generator that yields frames is allowed only when the summarizer is the one consuming it.
+    ("traceback", "_extract_from_extended_frame_gen"): None,
+    ("traceback", "_walk_tb_with_full_positions"): "_extract_from_extended_frame_gen",
+    ("traceback", "walk_tb"): "_extract_from_extended_frame_gen",
 }
 
 
@@ -101,47 +107,20 @@ def install() -> Callable[[GuardConfig], None]:
     """
     state: dict[str, Any] = {"armed": False, "busy": False, "cfg": None}
     getframe = sys._getframe
-    get_ident = threading.get_ident
-
-    def in_solution_context(cfg: GuardConfig) -> bool:
-        if get_ident() != cfg.main_thread:
-            return True
-        frame = getframe(2)
-        tainted = cfg.solution_files
-        while frame is not None:
-            if frame.f_code.co_filename in tainted:
-                return True
-            frame = frame.f_back
-        return False
-
     allowed_callers = _allowed_callers()
-
-    def direct_caller_allowed() -> bool:
-        frame = getframe(3)
-        code = frame.f_code
-        key = (code.co_filename, code.co_name)
-        if key not in allowed_callers:
-            return False
-        parent = allowed_callers[key]
-        back = frame.f_back
-        return parent is None or (
-            back is not None and back.f_code.co_name == parent and back.f_code.co_filename == code.co_filename
-        )
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
         if not state["armed"] or state["busy"] or event in _IGNORED:
             return
         cfg: GuardConfig = state["cfg"]
-        if event.startswith("ctypes."):
-            raise SandboxViolation(f"sandbox: {event} is not allowed")
-        if event.startswith("socket.") and cfg.block_sockets:
-            raise SandboxViolation(f"sandbox: network access ({event}) is not allowed")
+        _refuse_always(event, cfg)
         if not _sensitive(event, cfg):
             return
-        state["busy"] = True
+        state["busy"] = True  # the frame walk below raises audit events of its own
         try:
-            if in_solution_context(cfg):
-                _check(event, args, cfg, direct_caller_allowed)
+            trigger = getframe(1)  # the frame whose operation raised the event
+            if _in_solution_context(trigger, cfg):
+                _check(event, args, cfg, lambda: _caller_allowed(trigger, allowed_callers))
         finally:
             state["busy"] = False
 
@@ -153,13 +132,44 @@ def install() -> Callable[[GuardConfig], None]:
     return arm
 
 
+def _in_solution_context(frame: Any, cfg: GuardConfig) -> bool:
+    """A frame of solution code anywhere on the stack, or a thread the harness did not start."""
+    if threading.get_ident() != cfg.main_thread:
+        return True
+    tainted = cfg.solution_files
+    while frame is not None:
+        if frame.f_code.co_filename in tainted:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _caller_allowed(frame: Any, allowed: dict[tuple[str, str], str | None]) -> bool:
+    """Is the code that raised the event one of the stdlib bookkeeping functions (and, where it
+    matters, called by the right function of the same file)?"""
+    code = frame.f_code
+    key = (code.co_filename, code.co_name)
+    if key not in allowed:
+        return False
+    parent = allowed[key]
+    back = frame.f_back
+    return parent is None or (
+        back is not None and back.f_code.co_name == parent and back.f_code.co_filename == code.co_filename
+    )
+
+
+def _refuse_always(event: str, cfg: GuardConfig) -> None:
+    if event.startswith("ctypes."):
+        raise SandboxViolation(f"sandbox: {event} is not allowed")
+    if event.startswith("socket.") and cfg.block_sockets:
+        raise SandboxViolation(f"sandbox: network access ({event}) is not allowed")
+
+
 def _sensitive(event: str, cfg: GuardConfig) -> bool:
     return (
         event in _FRAME_EVENTS
-        or event
-        in ("object.__getattr__", "object.__setattr__", "code.__new__", "function.__new__", "compile")
+        or (event in _CHECKS and (event != "open" or bool(cfg.protected_paths)))
         or (cfg.block_processes and event in _PROCESS_EVENTS)
-        or (event == "open" and bool(cfg.protected_paths))
     )
 
 
@@ -171,29 +181,44 @@ def _check(event: str, args: tuple[Any, ...], cfg: GuardConfig, caller_allowed: 
         raise SandboxViolation(f"sandbox: {event} is not allowed in solution code")
     if event in _PROCESS_EVENTS:
         raise SandboxViolation(f"sandbox: {event} is not allowed in solution code")
-    if event == "object.__getattr__":
-        target, name = args[0], args[1]
-        if _owned_by_solution(target, cfg) or caller_allowed():
-            return
+    _CHECKS[event](args, cfg, caller_allowed)
+
+
+def _check_getattr(args: tuple[Any, ...], cfg: GuardConfig, caller_allowed: Callable[[], bool]) -> None:
+    target, name = args[0], args[1]
+    if not (_owned_by_solution(target, cfg) or caller_allowed()):
         raise SandboxViolation(f"sandbox: reading {type(target).__name__}.{name} is not allowed")
-    if event == "object.__setattr__":
-        target, name = args[0], args[1]
-        if not _owned_by_solution(target, cfg):
-            raise SandboxViolation(f"sandbox: setting {name} on {target!r:.60} is not allowed")
-        return
-    if event in ("compile", "code.__new__"):
-        filename = args[1]
-        _claim_filename(filename, cfg)
-        return
-    if event == "function.__new__":
-        code = args[0]
-        if getattr(code, "co_filename", None) not in cfg.solution_files:
-            raise SandboxViolation("sandbox: building functions from foreign code is not allowed")
-        return
-    if event == "open":
-        path = args[0]
-        if isinstance(path, (str, bytes)) and _resolve(path) in cfg.protected_paths:
-            raise SandboxViolation("sandbox: reading the test file is not allowed")
+
+
+def _check_setattr(args: tuple[Any, ...], cfg: GuardConfig, caller_allowed: Callable[[], bool]) -> None:
+    target, name = args[0], args[1]
+    if not _owned_by_solution(target, cfg):
+        raise SandboxViolation(f"sandbox: setting {name} on {target!r:.60} is not allowed")
+
+
+def _check_compile(args: tuple[Any, ...], cfg: GuardConfig, caller_allowed: Callable[[], bool]) -> None:
+    _claim_filename(args[1], cfg)
+
+
+def _check_function(args: tuple[Any, ...], cfg: GuardConfig, caller_allowed: Callable[[], bool]) -> None:
+    if getattr(args[0], "co_filename", None) not in cfg.solution_files:
+        raise SandboxViolation("sandbox: building functions from foreign code is not allowed")
+
+
+def _check_open(args: tuple[Any, ...], cfg: GuardConfig, caller_allowed: Callable[[], bool]) -> None:
+    path = args[0]
+    if isinstance(path, (str, bytes)) and _resolve(path) in cfg.protected_paths:
+        raise SandboxViolation("sandbox: reading the test file is not allowed")
+
+
+_CHECKS: dict[str, Callable[[tuple[Any, ...], GuardConfig, Callable[[], bool]], None]] = {
+    "object.__getattr__": _check_getattr,
+    "object.__setattr__": _check_setattr,
+    "compile": _check_compile,
+    "code.__new__": _check_compile,
+    "function.__new__": _check_function,
+    "open": _check_open,
+}
 
 
 def _claim_filename(filename: Any, cfg: GuardConfig) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from _pytest.mark.structures import Mark, ParameterSet, get_unpacked_marks
+from _pytest.mark.structures import Mark, MarkDecorator, ParameterSet, get_unpacked_marks
 from _pytest.outcomes import Failed, Skipped
 
 from reward.compare import describe_last
@@ -82,7 +82,10 @@ def collect(ns: dict[str, Any]) -> list[Item]:
 
 
 def _collect_class(cls: type, module_marks: list[Mark]) -> list[Item]:
-    if cls.__init__ is not object.__init__ or cls.__new__ is not object.__new__:
+    if (
+        getattr(cls, "__init__", None) is not object.__init__
+        or getattr(cls, "__new__", None) is not object.__new__
+    ):
         return []  # pytest does not collect classes with __init__ (it warns)
     if inspect.isabstract(cls):
         raise Unsupported("abstract test class")
@@ -109,7 +112,9 @@ def _expand(name: str, func: Callable[..., Any], cls: type | None, outer: list[M
     if inspect.isgeneratorfunction(func) or inspect.iscoroutinefunction(func):
         raise Unsupported("generator or async test")
     marks = get_unpacked_marks(func) + outer
-    skip, usefixtures, grids = False, [], []
+    skip = False
+    usefixtures: list[str] = []
+    grids: list[list[tuple[tuple[str, ...], tuple[Any, ...], str]]] = []
     for mark in marks:
         if mark.name == "parametrize":
             grids.append(_parametrize(mark))
@@ -155,7 +160,9 @@ def _parametrize(mark: Mark) -> list[tuple[tuple[str, ...], tuple[Any, ...], str
 
 def _as_marks(value: Any) -> list[Mark]:
     values = value if isinstance(value, list) else [value]
-    return [getattr(v, "mark", v) for v in values]
+    return [
+        v.mark if isinstance(v, MarkDecorator) else v for v in values if isinstance(v, (Mark, MarkDecorator))
+    ]
 
 
 def _arguments(item: Item) -> list[str]:

@@ -63,7 +63,7 @@ class RewardService:
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH", "")) if p)
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "reward", *self._args],
+            [sys.executable, "-m", "reward", *self._args, "--parent-pid", str(os.getpid())],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -90,7 +90,7 @@ class RewardService:
                 continue
             if line is None:
                 break
-            self._tail = (self._tail + [line])[-20:]
+            self._tail = [*self._tail, line][-20:]
             if line.startswith(LISTEN_LINE):
                 return line[len(LISTEN_LINE) :].strip()
         raise RewardServiceError("reward service did not start:\n" + "".join(self._tail))

@@ -4,6 +4,8 @@ monkeypatch), classes with setup, skip marks, and features that take the real-py
 Used by the verdict-parity test and the benchmark.
 """
 
+# ruff: noqa: E501  (tables of program text: a line per program line reads better than wrapped strings)
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -178,6 +180,18 @@ TEMPLATES: tuple[Template, ...] = (
         "from solution import reverse_words\n\ndef test_rev():\n    assert reverse_words('a b c') == 'c b a'\n",
         "def reverse_words(s):\n    return ' '.join(reversed(s.split()))\n",
         ("def reverse_word(s):\n    return s[::-1]\n", "def reverse_words(s)\n    return s\n"),
+    ),
+    Template(
+        "traceback_in_solution",
+        "from solution import parse_int\n\ndef test_ok():\n    assert parse_int('12') == 12\n\n"
+        "def test_bad():\n    assert parse_int('x') is None\n",
+        "import logging, traceback\ndef parse_int(s):\n    try:\n        return int(s)\n    except ValueError:\n"
+        "        traceback.print_exc()\n        logging.exception('bad input %r', s)\n"
+        "        assert 'ValueError' in traceback.format_exc()\n        return None\n",
+        (
+            "import traceback\ndef parse_int(s):\n    try:\n        return int(s)\n    except ValueError:\n"
+            "        traceback.print_exc()\n        return 0\n",
+        ),
     ),
     Template(
         "xfail_fallback",

@@ -2,6 +2,8 @@
 hostile programs of RELIABILITY.md, each with the verdicts it may get (never `pass`).
 """
 
+# ruff: noqa: E501  (tables of program text: a line per program line reads better than wrapped strings)
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,6 +43,7 @@ class Hostile:
     timeout_s: float = 2.0
     memory_mb: int = 256
     needs_guard_off: bool = False  # exercises an OS layer the guard would stop first
+    layer: str = ""  # that layer (a `Layers` field): the case is meaningless on hosts without it
 
 
 def _h(name: str, code: str, *allowed: str, **kw: object) -> Hostile:
@@ -68,6 +71,7 @@ HOSTILE: tuple[Hostile, ...] = (
         "error",
         "timeout",
         needs_guard_off=True,
+        layer="uid_drop",
     ),
     _h(
         "thread_bomb",
@@ -89,6 +93,7 @@ HOSTILE: tuple[Hostile, ...] = (
         "    os._exit(0)\ndef add(a, b):\n    return a - b\n",
         "fail",
         needs_guard_off=True,
+        layer="uid_drop",
     ),
     # runaway memory and output
     _h("memory_bomb", "def add(a, b):\n    x = bytearray(8 * 1024 ** 3)\n    return a + b\n", "memory"),
@@ -121,6 +126,7 @@ HOSTILE: tuple[Hostile, ...] = (
         "import socket\ndef add(a, b):\n    socket.create_connection(('127.0.0.1', 22), timeout=1)\n    return a + b\n",
         "error",
         needs_guard_off=True,
+        layer="netns",
     ),
     _h(
         "dns_lookup",
@@ -158,6 +164,7 @@ HOSTILE: tuple[Hostile, ...] = (
         "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + _CORRECT,
         "error",
         needs_guard_off=True,
+        layer="uid_drop",
     ),
     _h("kill_everything", "import os\nos.kill(-1, 9)\n" + _CORRECT, "error"),
     _h(

@@ -129,9 +129,10 @@ def cgroup_task_count(path: str) -> int:
         return -1
 
 
-def remove_cgroup(path: str, wait_s: float = 5.0) -> bool:
-    """Kill whatever is left in a dead fork server's cgroup and remove it. Killed orphans stay in it as
-    zombies until init reaps them, so this polls for up to `wait_s`; returns whether it is gone."""
+def remove_cgroup(path: str, wait_s: float = 5.0, reap: bool = False) -> bool:
+    """Kill whatever is left in a fork server's cgroup and remove it. Killed processes stay in it as
+    zombies until reaped (by us when `reap`, we being their subreaper; else by init), so this polls
+    for up to `wait_s`; returns whether it is gone."""
     deadline = time.monotonic() + wait_s
     while os.path.exists(path):
         for pid in cgroup_pids(path):
@@ -139,6 +140,12 @@ def remove_cgroup(path: str, wait_s: float = 5.0) -> bool:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+        while reap:
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
         try:
             os.rmdir(path)
             return True

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import signal
 import socket
 import sys
@@ -22,6 +23,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from reward.executor import Executor
 from reward.metrics import Metrics
+from reward.options import add_serve_args
 from reward.verdicts import infra_error
 from rlcoder.records import RecordError, ScoreItem, Verdict, from_dict, to_dict
 
@@ -67,6 +69,8 @@ def create_app(settings: ServerSettings | None = None, executor: Executor | None
         started = time.monotonic()
         try:
             items = await _parse_items(request, settings)
+            if not ex.alive:  # the fork server died: restart it off the event loop (takes seconds)
+                await asyncio.to_thread(_restart, ex)
             _admit(ex, len(items), in_flight[0], queue_limit, metrics)
         except _Busy as busy:
             metrics.reject(busy.reason)
@@ -142,7 +146,7 @@ async def _parse_items(request: Request, settings: ServerSettings) -> list[Score
 
 
 def _admit(ex: Executor, n: int, in_flight: int, queue_limit: int, metrics: Metrics) -> None:
-    if not ex.alive and not _restart(ex):
+    if not ex.alive:
         raise _Busy(503, "unavailable", 2, "the sandbox is restarting; retry shortly")
     if n > queue_limit:
         raise _Busy(
@@ -182,6 +186,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the service until SIGTERM/SIGINT. Prints `reward service listening on URL` when ready."""
     import uvicorn
 
+    if args.parent_pid is not None:
+        exit_with_parent(args.parent_pid)
     preload = tuple(p for p in (getattr(args, "preload", "") or "").split(",") if p)
     settings = ServerSettings(workers=args.workers, queue_limit=args.queue_limit, preload=preload)
     executor = Executor(workers=settings.workers, preload=settings.preload)
@@ -213,13 +219,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_serve_args(parser: argparse.ArgumentParser) -> None:
-    """The same flags as `rlcoder reward serve` (rlcoder/cli.py), plus --preload."""
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    parser.add_argument("--port", type=int, default=8711, help="port (0 = any free port)")
-    parser.add_argument("--workers", type=int, default=None, help="concurrent executions (default: cores)")
-    parser.add_argument("--queue-limit", type=int, default=None, help="items waiting before 429")
-    parser.add_argument("--preload", default="", help="extra packages the sandbox imports (e.g. numpy)")
+def exit_with_parent(parent_pid: int) -> None:
+    """SIGTERM (a graceful stop) when the launching process dies, even by SIGKILL."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:  # it died before the request took effect
+        sys.exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,6 +92,21 @@ def plan_stdio(source: str) -> TestPlan:
     return TestPlan(True, "", None, cases=cases)
 
 
+def imported_roots(source: str) -> set[str]:
+    """Top-level package names a test source imports (absolute imports only)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    roots: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
 def _parse(source: str) -> ast.Module | str:
     try:
         return ast.parse(source, filename=TEST_FILENAME)
@@ -129,34 +144,38 @@ def _pytest_aliases(tree: ast.Module) -> dict[str, str]:
 
 
 def _node_reason(node: ast.AST, aliases: dict[str, str]) -> str:
-    if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("_pytest"):
-        return f"imports pytest internals ({node.module})"
-    if isinstance(node, ast.ImportFrom) and node.module == "pytest":
-        bad = [a.name for a in node.names if a.name not in _PYTEST_OK and not a.name[:1].isupper()]
-        if bad:
-            return f"uses pytest.{bad[0]}"
-    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-        if (
-            aliases.get(node.value.id) == "pytest"
-            and node.attr not in _PYTEST_OK
-            and not node.attr[:1].isupper()
-        ):
-            return f"uses pytest.{node.attr}"
-        if aliases.get(node.value.id) == "mark" and node.attr in _MARKS_UNSUPPORTED:
-            return f"uses mark {node.attr}"
-    if (
-        isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Attribute)
-        and node.value.attr == "mark"
-        and node.attr in _MARKS_UNSUPPORTED
-    ):
-        return f"uses mark {node.attr}"
+    if isinstance(node, ast.ImportFrom):
+        return _import_reason(node)
+    if isinstance(node, ast.Attribute):
+        return _attribute_reason(node, aliases)
     if isinstance(node, ast.AsyncFunctionDef):
         return "async function"
     if isinstance(node, ast.FunctionDef):
         return _function_reason(node)
-    if isinstance(node, ast.Attribute) and node.attr == "disabled" and _name_of(node.value) == "capsys":
-        return "capsys.disabled()"
+    return ""
+
+
+def _import_reason(node: ast.ImportFrom) -> str:
+    if (node.module or "").startswith("_pytest"):
+        return f"imports pytest internals ({node.module})"
+    if node.module == "pytest":
+        bad = [a.name for a in node.names if a.name not in _PYTEST_OK and not a.name[:1].isupper()]
+        if bad:
+            return f"uses pytest.{bad[0]}"
+    return ""
+
+
+def _attribute_reason(node: ast.Attribute, aliases: dict[str, str]) -> str:
+    base = node.value
+    if isinstance(base, ast.Name):
+        if aliases.get(base.id) == "pytest" and node.attr not in _PYTEST_OK and not node.attr[:1].isupper():
+            return f"uses pytest.{node.attr}"
+        if aliases.get(base.id) == "mark" and node.attr in _MARKS_UNSUPPORTED:
+            return f"uses mark {node.attr}"
+        if base.id == "capsys" and node.attr == "disabled":
+            return "capsys.disabled()"
+    if isinstance(base, ast.Attribute) and base.attr == "mark" and node.attr in _MARKS_UNSUPPORTED:
+        return f"uses mark {node.attr}"
     return ""
 
 
@@ -185,7 +204,3 @@ def _yields(node: ast.FunctionDef) -> bool:
             continue
         stack.extend(ast.iter_child_nodes(child))
     return False
-
-
-def _name_of(node: ast.AST) -> str:
-    return node.id if isinstance(node, ast.Name) else ""

@@ -11,6 +11,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from reward.options import add_serve_args
 from rlcoder.config import ConfigError, RunConfig, load_config
 
 # command path -> (help line, "module:function" taking the parsed args, argument adder)
@@ -25,13 +26,6 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 def _add_tiny_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="directory to write the model and tokenizer to")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
-
-
-def _add_reward_serve_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    p.add_argument("--port", type=int, default=8711, help="port (0 = any free port)")
-    p.add_argument("--workers", type=int, default=None, help="concurrent executions (default: cores)")
-    p.add_argument("--queue-limit", type=int, default=None, help="items waiting before 429")
 
 
 def _add_data_verify_args(p: argparse.ArgumentParser) -> None:
@@ -70,7 +64,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, Callable[[argparse.ArgumentParse
     ("reward", "serve"): (
         "run the reward scoring service (HTTP)",
         "reward.server:cmd_serve",
-        _add_reward_serve_args,
+        add_serve_args,
     ),
     ("data", "verify"): (
         "run every reference solution against its own tests in the sandbox; reject failures",

@@ -14,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from reward import samples
+from reward import samples, sandbox
 from reward.client import RewardClient
 from reward.launch import RewardService
 from reward.server import LISTEN_LINE
@@ -111,6 +111,19 @@ def test_oversize_bodies_are_refused(service):
     assert RewardClient(service.url).score_sync([good("after-huge")])[0].status is VerdictStatus.PASS
 
 
+def test_fork_server_crash_is_survived(service):
+    old = httpx.get(f"{service.url}/healthz").json()["forkserver_pid"]
+    os.kill(old, 9)
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{service.url}/healthz").status_code != 503 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert httpx.get(f"{service.url}/healthz").status_code == 503  # reported down, not hidden
+    assert RewardClient(service.url).score_sync([good("after-crash")])[0].status is VerdictStatus.PASS
+    health = httpx.get(f"{service.url}/healthz").json()
+    assert health["status"] == "ok" and health["forkserver_pid"] != old
+    assert "reward_forkserver_restarts_total 1" in httpx.get(f"{service.url}/metrics").text
+
+
 def test_backpressure_returns_429_with_retry_after_and_the_client_waits():
     with RewardService(workers=1, queue_limit=2) as svc:
         slow = threading.Thread(
@@ -133,6 +146,7 @@ def test_backpressure_returns_429_with_retry_after_and_the_client_waits():
 def test_service_killed_mid_batch_gives_infra_error_not_zero():
     svc = RewardService(workers=2)
     svc.start()
+    fork_server = httpx.get(f"{svc.url}/healthz").json()["forkserver_pid"]
     client = RewardClient(svc.url, retries=1, backoff_s=0.1, request_timeout_s=30)
     result: list = []
     worker = threading.Thread(
@@ -144,6 +158,14 @@ def test_service_killed_mid_batch_gives_infra_error_not_zero():
     worker.join(timeout=60)
     assert [v.status for v in result] == [VerdictStatus.INFRA_ERROR] * 4
     assert all(v.item_id.startswith("sleepy-") for v in result)
+    # The orphaned fork server notices, kills its runs, removes its cgroup and exits.
+    cgroup = f"/sys/fs/cgroup/pids/rlcoder-reward-{fork_server}"
+    deadline = time.monotonic() + 15
+    while (_alive(fork_server) or os.path.exists(cgroup)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(fork_server) and not os.path.exists(cgroup)
+    uid_base = sandbox.sandbox_uid(fork_server, 0)
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _uid(p) in range(uid_base, uid_base + 128)]
 
 
 def test_service_restarted_mid_batch_is_retried():
@@ -179,6 +201,22 @@ def test_cli_entry_points_print_the_url():
         finally:
             os.killpg(proc.pid, 15)
             assert proc.wait(timeout=30) == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _uid(pid: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return int(f.read().split("Uid:")[1].split()[0])
+    except (OSError, IndexError, ValueError):
+        return -1
 
 
 def _free_port() -> int:

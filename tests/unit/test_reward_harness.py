@@ -44,7 +44,8 @@ def test_functions_classes_and_parametrize_are_collected_like_pytest(tmp_path):
         "@pytest.mark.parametrize('a,b', [(1, 1), (2, 2), pytest.param(3, 4, id='odd')])\n"
         "def test_p(a, b):\n    assert f(a) == b\n"
         "class TestK:\n    def test_m(self):\n        assert f(1) == 1\n    def helper(self):\n        pass\n"
-        "class TestWithInit:\n    def __init__(self):\n        pass\n    def test_never(self):\n        pass\n"
+        "class TestWithInit:\n    def __init__(self):\n        pass\n"
+        "    def test_never(self):\n        pass\n"
         "def test_returns_value():\n    return 5\n"
         "def not_a_test():\n    assert False\n"
     )
@@ -62,11 +63,14 @@ def test_functions_classes_and_parametrize_are_collected_like_pytest(tmp_path):
 def test_fixture_scopes_teardown_order_and_autouse(tmp_path):
     test = (
         "import pytest\nlog = []\n"
-        "@pytest.fixture(scope='module')\ndef shared():\n    log.append('shared')\n    yield 1\n    log.append('/shared')\n"
-        "@pytest.fixture\ndef outer(shared):\n    log.append('outer')\n    yield shared + 1\n    log.append('/outer')\n"
+        "@pytest.fixture(scope='module')\ndef shared():\n    log.append('shared')\n"
+        "    yield 1\n    log.append('/shared')\n"
+        "@pytest.fixture\ndef outer(shared):\n    log.append('outer')\n"
+        "    yield shared + 1\n    log.append('/outer')\n"
         "@pytest.fixture(autouse=True)\ndef auto():\n    log.append('auto')\n"
         "def test_one(outer):\n    assert outer == 2\n"
-        "def test_two(outer, shared):\n    assert log == ['auto', 'shared', 'outer', '/outer', 'auto', 'outer']\n"
+        "def test_two(outer, shared):\n"
+        "    assert log == ['auto', 'shared', 'outer', '/outer', 'auto', 'outer']\n"
     )
     assert set(outcomes(run(tmp_path, test)).values()) == {"passed"}
 
@@ -140,7 +144,8 @@ def test_collection_error_is_reported_once(tmp_path):
     [
         "def test_a(some_plugin_fixture):\n    pass\n",
         "import pytest\n@pytest.fixture(params=[1, 2])\ndef p():\n    return 1\ndef test_a(p):\n    pass\n",
-        "import pytest\n@pytest.mark.parametrize('x', [pytest.param(1, marks=pytest.mark.slow)])\ndef test_a(x):\n    pass\n",
+        "import pytest\n@pytest.mark.parametrize('x', [pytest.param(1, marks=pytest.mark.slow)])\n"
+        "def test_a(x):\n    pass\n",
     ],
 )
 def test_unknown_features_raise_unsupported_before_any_test_runs(tmp_path, test):

@@ -6,7 +6,10 @@ import pytest
 
 from reward.testplan import plan_check, plan_pytest, plan_stdio
 
-SIMPLE = "import pytest\nfrom solution import f\n\n@pytest.mark.parametrize('x', [1, 2])\ndef test_f(x):\n    assert f(x) == x\n"
+SIMPLE = (
+    "import pytest\nfrom solution import f\n\n@pytest.mark.parametrize('x', [1, 2])\n"
+    "def test_f(x):\n    assert f(x) == x\n"
+)
 
 
 def test_supported_file_takes_the_fast_path_and_is_hardened():
