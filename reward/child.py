@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reward import guard, harness, runners, sandbox
+from reward import guard, harness, runners, sandbox, tamper
 from reward.compare import make_comparators
 from reward.fixtures import Unsupported
 from reward.testplan import TEST_FILENAME, TestPlan
@@ -48,7 +48,7 @@ class ChildSpec:
     trusted_files: frozenset[str]
     trusted_types: frozenset[type]
     guard_enabled: bool
-    snapshot: guard.Snapshot
+    snapshot: tamper.Snapshot
 
 
 def make_emit(
@@ -112,13 +112,16 @@ def _child_body(spec: ChildSpec, arm: Callable[[guard.GuardConfig], None], _exit
         _prepare_process(spec)
         solution_path = os.path.join(spec.scratch, "solution.py")
         if spec.guard_enabled:
-            protected = frozenset({os.path.join(spec.scratch, "test_solution.py")})
+            protected_test = os.path.join(spec.scratch, "test_solution.py")  # real pytest's copy
+            protected = frozenset({protected_test})
             arm(
                 guard.GuardConfig(
                     solution_files={solution_path},
                     trusted_files=spec.trusted_files,
                     protected_paths=protected,
                     block_sockets=True,
+                    test_files=frozenset({TEST_FILENAME, protected_test}),
+                    trusted_types=spec.trusted_types,
                 )
             )
         _dispatch(spec, solution_path, emit)
@@ -207,7 +210,7 @@ def _dispatch(spec: ChildSpec, solution_path: str, emit: Callable[..., None]) ->
     harness.run_module(spec.plan.code, namespace, scratch, emit, check)
 
 
-def _make_tamper_check(snap: Any, _tampered: Any = guard.tampered) -> Callable[[], str]:
+def _make_tamper_check(snap: Any, _tampered: Any = tamper.tampered) -> Callable[[], str]:
     def check() -> str:
         return _tampered(snap)
 
@@ -231,6 +234,7 @@ _PROTECTED_MODULES = [
     "reward.fixtures",
     "reward.compare",
     "reward.guard",
+    "reward.tamper",
     "reward.child",
     "reward.runners",
     "reward.testplan",
@@ -251,9 +255,11 @@ _PROTECTED_CLASSES = (
 )
 
 
-def protected_snapshot() -> guard.Snapshot:
+def protected_snapshot() -> tamper.Snapshot:
     """Taken once in the fork server; every child checks against it."""
     modules = [sys.modules[name] for name in _PROTECTED_MODULES if name in sys.modules]
+    for m in modules:  # warnings.warn(stacklevel=N) adds the registry to a caller's globals; this one
+        m.__dict__.setdefault("__warningregistry__", {})  # is then reused in place
     spaces: list[tuple[str, Any]] = [(m.__name__, m.__dict__) for m in modules]
     for m in modules:
         if m.__name__ not in _PROTECTED_CLASSES_OF:
@@ -265,7 +271,7 @@ def protected_snapshot() -> guard.Snapshot:
         value = getattr(sys.modules.get(module), name, None)
         if isinstance(value, type):
             spaces.append((f"{module}.{name}", value.__dict__))
-    return guard.snapshot(spaces)
+    return tamper.snapshot(spaces)
 
 
 class _SolutionFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):

@@ -1,17 +1,22 @@
 """In-process guard of a sandboxed run: an audit hook that stops solution code from reading the tests'
-frames and constants, forging code, loading ctypes or spawning processes, plus tamper snapshots.
+frames and constants, forging code, loading ctypes or spawning processes.
 
 The OS layers (uid, limits, namespaces) are the real walls; this closes what they cannot see: the
 solution and its tests share one interpreter. "Solution context" means a frame of the solution's code
-(or code it compiled) is on the stack, or the event comes from a thread the harness did not start.
-The hook's state lives only in closures held by the fork server's frames, never in module globals.
+(or code it compiled) is on the stack above the child's entry frame, or the event comes from a thread
+the harness did not start. The hook runs on a private copy of this module (functions, tables and
+builtins copied at install), so rebinding `reward.guard._check` or a builtin changes nothing it does,
+and it never calls code of the solution's making (no isinstance, hash, repr or getattr on its objects).
 """
 
 from __future__ import annotations
 
-import operator
+import builtins
+import gc
+import os
 import sys
 import threading
+import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,39 +54,54 @@ _PROCESS_EVENTS = frozenset(
         "os.unshare",
     }
 )
-# Stdlib functions that read a caller's frame for their own bookkeeping and hand no frame back:
-# (module, function) -> the function of the same file that must be calling it (None: any caller).
-# `logging.currentframe` itself returns a frame, so it is allowed only when `findCaller` calls it.
-# Matched on the modules' real file paths, which solution code can never compile under.
-_ALLOWED_FRAME_CALLERS: dict[tuple[str, str], str | None] = {
-    ("collections", "namedtuple"): None,
-    ("enum", "_create_"): None,
-    ("typing", "_caller"): None,
-    ("logging", "<lambda>"): "findCaller",
-    ("logging", "findCaller"): None,
-    ("logging", "_is_internal_frame"): "findCaller",
-    ("warnings", "warn"): None,
-    # traceback.print_exc()/format_exc() in solution code: frames are read and turned into strings;
-    # the generator that yields frames is allowed only when the summarizer is the one consuming it.
-    ("traceback", "_extract_from_extended_frame_gen"): None,
-    ("traceback", "_walk_tb_with_full_positions"): "_extract_from_extended_frame_gen",
-    ("traceback", "walk_tb"): "_extract_from_extended_frame_gen",
-}
-
-
-def _allowed_callers() -> dict[tuple[str, str], str | None]:
-    allowed = {}
-    for (module, func), parent in _ALLOWED_FRAME_CALLERS.items():
-        path = getattr(sys.modules.get(module), "__file__", None)
-        if path:
-            allowed[(path, func)] = parent
-    return allowed
-
-
 # Frequent events that never matter to the guard: skipped first, before any other test.
 _IGNORED = frozenset(
     {"builtins.id", "import", "os.listdir", "os.scandir", "marshal.dumps", "sys._getframemodulename"}
 )
+# Library code calls sys._getframe for its own bookkeeping on the solution's behalf (namedtuple, enum,
+# typing and typing_extensions read the caller's module name; traceback.format_stack formats frames).
+# Allowed when the frame raising the event is a preloaded module's code executing a
+# `<x>._getframe(...)` call written in its own source: not a callable it was handed
+# (map(sys._getframe, ...) consumed inside namedtuple, a mock's side effect), and not one of these,
+# which hand the frame back (allowed only when the named function of the same file calls them).
+_FRAME_HANDOUTS: dict[tuple[str, str], str | None] = {
+    ("inspect", "currentframe"): None,
+    ("inspect", "stack"): None,
+    ("logging", "<lambda>"): "findCaller",  # logging.currentframe
+    ("traceback", "walk_stack"): None,
+}
+# Debuggers and test-tool internals that hand frames or frame locals around: never.
+_HANDOUT_MODULES = ("bdb", "pdb", "_pytest.debugging", "_pytest.pytester", "numpy.distutils.misc_util")
+# Frame and traceback attributes (f_code, tb_frame) are read only by these stdlib formatters, which turn
+# frames into strings (traceback.format_exc(), logging's caller lookup); `walk_tb` yields frames, so
+# only while the summarizer consumes it.
+_ATTR_READERS: dict[tuple[str, str], str | None] = {
+    ("logging", "findCaller"): None,
+    ("logging", "_is_internal_frame"): "findCaller",
+    ("warnings", "_is_internal_frame"): None,
+    ("traceback", "_extract_from_extended_frame_gen"): None,
+    ("traceback", "_walk_tb_with_full_positions"): "_extract_from_extended_frame_gen",
+    ("traceback", "walk_tb"): "_extract_from_extended_frame_gen",
+}
+_AF_UNIX = 1  # socket.AF_UNIX on Linux
+_CALL_OPS = frozenset({"PRECALL", "CALL", "CALL_FUNCTION", "CALL_METHOD"})
+
+# Bound once at import: the hook looks nothing up on a module the solution can reach.
+_getframe = sys._getframe
+_get_ident = threading.get_ident
+_stat = os.stat
+_fspath = os.fspath
+_addaudithook = sys.addaudithook
+_FunctionType = types.FunctionType
+_CodeType = types.CodeType
+_CODE_OWNERS = (
+    (types.FunctionType, "__code__"),
+    (types.GeneratorType, "gi_code"),
+    (types.CoroutineType, "cr_code"),
+    (types.AsyncGeneratorType, "ag_code"),
+)
+_TYPE_DICT = type.__dict__["__dict__"]
+_TYPE_QUALNAME = type.__dict__["__qualname__"]
 
 
 class SandboxViolation(PermissionError):
@@ -90,7 +110,7 @@ class SandboxViolation(PermissionError):
 
 @dataclass
 class GuardConfig:
-    """What the armed hook needs to know about one run."""
+    """What the armed hook needs to know about one run (copied into the hook's state when armed)."""
 
     solution_files: set[str]  # code filenames that count as the solution's (grows as it compiles)
     trusted_files: frozenset[str]  # filenames of preloaded modules and the test module: never forgeable
@@ -98,120 +118,300 @@ class GuardConfig:
     block_sockets: bool = False  # True where no network namespace isolates the run
     block_processes: bool = True
     main_thread: int = field(default_factory=threading.get_ident)
+    test_files: frozenset[str] = frozenset()  # trusted, but test code: never treated as library code
+    trusted_types: frozenset[type] = frozenset()  # types that existed before the run
 
 
 def install() -> Callable[[GuardConfig], None]:
-    """Add the audit hook (once, in the fork server) and return the function that arms it in a child.
+    """Add the audit hook (once, in the fork server, after the preload) and return the function that
+    arms it in a child. Keep the returned function in a local: whoever holds it can re-arm the hook."""
+    return _private_globals()["_install"](_scan_loaded_code())
 
-    Keep the returned function in a local: whoever holds it can re-arm the hook.
-    """
-    state: dict[str, Any] = {"armed": False, "busy": False, "cfg": None}
-    getframe = sys._getframe
-    allowed_callers = _allowed_callers()
+
+def _private_globals() -> dict[str, Any]:
+    """This module's globals with every function rebuilt on a copy of them (and of the builtins)."""
+    shared = globals()
+    private: dict[str, Any] = {}
+
+    def rebuild(obj: Any) -> Any:
+        if type(obj) is types.FunctionType and obj.__globals__ is shared:
+            func = types.FunctionType(obj.__code__, private, obj.__name__, obj.__defaults__, obj.__closure__)
+            func.__kwdefaults__ = obj.__kwdefaults__
+            return func
+        return obj
+
+    for name, value in shared.items():
+        private[name] = {k: rebuild(v) for k, v in value.items()} if type(value) is dict else rebuild(value)
+    private["__builtins__"] = dict(vars(builtins))
+    return private
+
+
+def _scan_loaded_code() -> tuple[list[types.CodeType], frozenset[int], dict[int, frozenset[int]]]:
+    """Every code object of the loaded functions, kept referenced so that their ids stay unique: ids of
+    those with a pseudo filename ("<string>": dataclass and namedtuple methods, which solution code may
+    later claim but which stay trusted), and the `_getframe(...)` call offsets of the others."""
+    kept: list[types.CodeType] = []
+    pseudo: set[int] = set()
+    calls: dict[int, frozenset[int]] = {}
+    seen: set[int] = set()
+    stack = [obj.__code__ for obj in gc.get_objects() if type(obj) is types.FunctionType]
+    while stack:
+        code = stack.pop()
+        if id(code) in seen:
+            continue
+        seen.add(id(code))
+        kept.append(code)
+        if code.co_filename.startswith("<"):
+            pseudo.add(id(code))
+        elif "_getframe" in code.co_names:
+            calls[id(code)] = _getframe_call_offsets(code)
+        stack.extend(c for c in code.co_consts if type(c) is types.CodeType)
+    return kept, frozenset(pseudo), calls
+
+
+def _getframe_call_offsets(code: types.CodeType) -> frozenset[int]:
+    """Offsets of the call instructions of `<x>._getframe(...)` expressions: the first call that starts
+    where the `_getframe` attribute load starts (PRECALL, where 3.11 runs builtins, and its CALL)."""
+    import dis
+
+    starts = set()
+    offsets = set()
+    for ins in dis.get_instructions(code):
+        pos = ins.positions
+        if pos is None:
+            continue
+        if ins.opname in ("LOAD_ATTR", "LOAD_METHOD") and ins.argval == "_getframe":
+            starts.add((pos.lineno, pos.col_offset))
+        elif ins.opname in _CALL_OPS and (pos.lineno, pos.col_offset) in starts:
+            offsets.add(ins.offset)
+            if ins.opname != "PRECALL":
+                starts.discard((pos.lineno, pos.col_offset))
+    return frozenset(offsets)
+
+
+# ---------------------------------------------------------------------------------------------
+# Everything below runs on the private globals.
+
+
+def _install(scan: tuple[list[types.CodeType], frozenset[int], dict[int, frozenset[int]]]) -> Any:
+    kept, pseudo, calls = scan
+    state: dict[str, Any] = {"armed": False, "cfg": None, "floor": None, "rules": None, "kept": kept}
+    busy: set[int] = set()  # threads inside the hook (the frame walk raises audit events of its own)
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
-        if not state["armed"] or state["busy"] or event in _IGNORED:
+        if not state["armed"] or event in _IGNORED:
             return
-        cfg: GuardConfig = state["cfg"]
-        _refuse_always(event, cfg)
+        me = _get_ident()
+        if me in busy:
+            return
+        cfg = state["cfg"]
+        _refuse_always(event, args, cfg)
         if not _sensitive(event, cfg):
             return
-        state["busy"] = True  # the frame walk below raises audit events of its own
+        busy.add(me)
         try:
-            trigger = getframe(1)  # the frame whose operation raised the event
-            if _in_solution_context(trigger, cfg):
-                _check(event, args, cfg, lambda: _caller_allowed(trigger, allowed_callers))
+            trigger = _getframe(1)  # the frame whose operation raised the event
+            rules = state["rules"]
+            if _in_solution_context(trigger, cfg, rules, state["floor"]):
+                _check(event, args, cfg, rules, trigger)
         finally:
-            state["busy"] = False
+            busy.discard(me)
 
-    def arm(cfg: GuardConfig) -> None:
-        state["cfg"] = cfg
+    def arm(config: GuardConfig) -> None:
+        """Only frames above the caller's count: the server's own frames below it (its `python -c`
+        module is "<string>", a name solution code may claim) are never solution context."""
+        state["cfg"] = {
+            "solution_files": config.solution_files,
+            "trusted_files": config.trusted_files,
+            "protected": config.protected_paths,
+            "block_sockets": config.block_sockets,
+            "block_processes": config.block_processes,
+            "main_thread": config.main_thread,
+            "test_files": config.test_files,
+            "trusted_types": config.trusted_types,
+        }
+        state["rules"] = {
+            "handouts": _by_path(_FRAME_HANDOUTS),
+            "handout_files": frozenset(_module_file(m) for m in _HANDOUT_MODULES) - {""},
+            "readers": _by_path(_ATTR_READERS),
+            "pseudo": pseudo,
+            "calls": calls,
+            "type_ids": None,
+        }
+        state["floor"] = _getframe(1)
         state["armed"] = True
 
-    sys.addaudithook(hook)
+    _addaudithook(hook)
     return arm
 
 
-def _in_solution_context(frame: Any, cfg: GuardConfig) -> bool:
-    """A frame of solution code anywhere on the stack, or a thread the harness did not start."""
-    if threading.get_ident() != cfg.main_thread:
+def _module_file(name: str) -> str:
+    path = getattr(sys.modules.get(name), "__file__", None)
+    return path if type(path) is str else ""
+
+
+def _by_path(table: dict[tuple[str, str], str | None]) -> dict[tuple[str, str], str | None]:
+    return {(_module_file(m), f): parent for (m, f), parent in table.items() if _module_file(m)}
+
+
+def _refuse_always(event: str, args: tuple[Any, ...], cfg: dict[str, Any]) -> None:
+    if event.startswith("ctypes."):
+        raise SandboxViolation(f"sandbox: {event} is not allowed")
+    if event.startswith("socket.") and cfg["block_sockets"]:
+        if event == "socket.__new__" and type(args[1]) is int and args[1] == _AF_UNIX:
+            return  # socketpair (asyncio's self-pipe); bind, connect and sendto stay refused
+        raise SandboxViolation(f"sandbox: network access ({event}) is not allowed")
+
+
+def _sensitive(event: str, cfg: dict[str, Any]) -> bool:
+    return (
+        event in _FRAME_EVENTS
+        or (event in _CHECKS and (event != "open" or bool(cfg["protected"])))
+        or (cfg["block_processes"] and event in _PROCESS_EVENTS)
+    )
+
+
+def _in_solution_context(frame: Any, cfg: dict[str, Any], rules: dict[str, Any], floor: Any) -> bool:
+    """Solution code on the stack above the arming frame, or a thread the harness did not start. A
+    filename that is not a plain str can only come from code the solution built."""
+    if _get_ident() != cfg["main_thread"]:
         return True
-    tainted = cfg.solution_files
-    while frame is not None:
-        if frame.f_code.co_filename in tainted:
+    tainted = cfg["solution_files"]
+    pseudo = rules["pseudo"]
+    while frame is not None and frame is not floor:
+        code = frame.f_code
+        name = code.co_filename
+        if type(name) is not str or (name in tainted and id(code) not in pseudo):
             return True
         frame = frame.f_back
     return False
 
 
-def _caller_allowed(frame: Any, allowed: dict[tuple[str, str], str | None]) -> bool:
-    """Is the code that raised the event one of the stdlib bookkeeping functions (and, where it
-    matters, called by the right function of the same file)?"""
-    code = frame.f_code
-    key = (code.co_filename, code.co_name)
-    if key not in allowed:
-        return False
-    parent = allowed[key]
-    back = frame.f_back
-    return parent is None or (
-        back is not None and back.f_code.co_name == parent and back.f_code.co_filename == code.co_filename
-    )
-
-
-def _refuse_always(event: str, cfg: GuardConfig) -> None:
-    if event.startswith("ctypes."):
-        raise SandboxViolation(f"sandbox: {event} is not allowed")
-    if event.startswith("socket.") and cfg.block_sockets:
-        raise SandboxViolation(f"sandbox: network access ({event}) is not allowed")
-
-
-def _sensitive(event: str, cfg: GuardConfig) -> bool:
-    return (
-        event in _FRAME_EVENTS
-        or (event in _CHECKS and (event != "open" or bool(cfg.protected_paths)))
-        or (cfg.block_processes and event in _PROCESS_EVENTS)
-    )
-
-
-def _check(event: str, args: tuple[Any, ...], cfg: GuardConfig, caller_allowed: Callable[[], bool]) -> None:
+def _check(event: str, args: tuple[Any, ...], cfg: dict[str, Any], rules: dict[str, Any], frame: Any) -> None:
     """Runs only in solution context; raises to refuse the operation."""
     if event in _FRAME_EVENTS:
-        if event == "sys._getframe" and caller_allowed():
+        if event == "sys._getframe" and _getframe_allowed(frame, cfg, rules):
             return
         raise SandboxViolation(f"sandbox: {event} is not allowed in solution code")
     if event in _PROCESS_EVENTS:
         raise SandboxViolation(f"sandbox: {event} is not allowed in solution code")
-    _CHECKS[event](args, cfg, caller_allowed)
+    _CHECKS[event](args, cfg, rules, frame)
 
 
-def _check_getattr(args: tuple[Any, ...], cfg: GuardConfig, caller_allowed: Callable[[], bool]) -> None:
+def _is_library(code: types.CodeType, cfg: dict[str, Any]) -> bool:
+    """Code of a preloaded module's file: never the test's, never compiled by the solution."""
+    name = code.co_filename
+    return (
+        type(name) is str
+        and type(code.co_name) is str
+        and name in cfg["trusted_files"]
+        and name not in cfg["test_files"]
+        and name not in cfg["solution_files"]
+    )
+
+
+def _parent_is(frame: Any, parent: str | None) -> bool:
+    """Called by the function `parent` of the same file (names compared as exact strs only)."""
+    back = frame.f_back
+    if parent is None or back is None:
+        return False
+    name, filename = back.f_code.co_name, back.f_code.co_filename
+    return (
+        type(name) is str
+        and type(filename) is str
+        and name == parent
+        and filename == frame.f_code.co_filename
+    )
+
+
+def _getframe_allowed(frame: Any, cfg: dict[str, Any], rules: dict[str, Any]) -> bool:
+    code = frame.f_code
+    if not _is_library(code, cfg) or code.co_filename in rules["handout_files"]:
+        return False
+    offsets = rules["calls"].get(id(code))
+    if offsets is None or frame.f_lasti not in offsets:
+        return False
+    key = (code.co_filename, code.co_name)
+    return key not in rules["handouts"] or _parent_is(frame, rules["handouts"][key])
+
+
+def _reader_allowed(frame: Any, cfg: dict[str, Any], rules: dict[str, Any]) -> bool:
+    code = frame.f_code
+    if not _is_library(code, cfg):
+        return False
+    key = (code.co_filename, code.co_name)
+    if key not in rules["readers"]:
+        return False
+    parent = rules["readers"][key]
+    return parent is None or _parent_is(frame, parent)
+
+
+def _check_getattr(args: tuple[Any, ...], cfg: dict[str, Any], rules: dict[str, Any], frame: Any) -> None:
     target, name = args[0], args[1]
-    if not (_owned_by_solution(target, cfg) or caller_allowed()):
-        raise SandboxViolation(f"sandbox: reading {type(target).__name__}.{name} is not allowed")
+    if not (_owned_by_solution(target, cfg, rules) or _reader_allowed(frame, cfg, rules)):
+        raise SandboxViolation(f"sandbox: reading {_type_name(type(target))}.{_plain(name)} is not allowed")
 
 
-def _check_setattr(args: tuple[Any, ...], cfg: GuardConfig, caller_allowed: Callable[[], bool]) -> None:
+def _check_setattr(args: tuple[Any, ...], cfg: dict[str, Any], rules: dict[str, Any], frame: Any) -> None:
+    """Functions only when the solution compiled them (`__code__`, `__defaults__`); classes, and the
+    `__class__` of instances, only when made during the run and not by the test."""
     target, name = args[0], args[1]
-    if not _owned_by_solution(target, cfg):
-        raise SandboxViolation(f"sandbox: setting {name} on {target!r:.60} is not allowed")
+    tp = type(target)
+    if _owned_by_solution(target, cfg, rules):
+        return
+    if name == "__class__" and not issubclass(tp, type) and _made_in_run(tp, cfg, rules):
+        return
+    what = _type_name(target) if issubclass(tp, type) else f"a {_type_name(tp)}"
+    raise SandboxViolation(f"sandbox: setting {_plain(name)} on {what} is not allowed")
 
 
-def _check_compile(args: tuple[Any, ...], cfg: GuardConfig, caller_allowed: Callable[[], bool]) -> None:
-    _claim_filename(args[1], cfg)
+def _check_compile(args: tuple[Any, ...], cfg: dict[str, Any], rules: dict[str, Any], frame: Any) -> None:
+    """Code the solution compiles becomes solution code; it may not pose as a trusted module, nor use a
+    str subclass as its name (whose __hash__ would run inside this hook)."""
+    filename = args[1]
+    if type(filename) is bytes:
+        filename = filename.decode("utf-8", "replace")
+    if type(filename) is not str:
+        raise SandboxViolation("sandbox: compiling code under a filename that is not a str")
+    if filename in cfg["trusted_files"]:
+        raise SandboxViolation(f"sandbox: compiling code as {filename!r} is not allowed")
+    cfg["solution_files"].add(filename)
 
 
-def _check_function(args: tuple[Any, ...], cfg: GuardConfig, caller_allowed: Callable[[], bool]) -> None:
-    if getattr(args[0], "co_filename", None) not in cfg.solution_files:
+def _check_function(args: tuple[Any, ...], cfg: dict[str, Any], rules: dict[str, Any], frame: Any) -> None:
+    code = args[0]
+    if type(code) is not _CodeType or not _is_solution_code(code, cfg, rules):
         raise SandboxViolation("sandbox: building functions from foreign code is not allowed")
 
 
-def _check_open(args: tuple[Any, ...], cfg: GuardConfig, caller_allowed: Callable[[], bool]) -> None:
+def _check_open(args: tuple[Any, ...], cfg: dict[str, Any], rules: dict[str, Any], frame: Any) -> None:
+    """The protected files, by inode (any spelling, symlink or hard link of them)."""
     path = args[0]
-    if isinstance(path, (str, bytes)) and _resolve(path) in cfg.protected_paths:
-        raise SandboxViolation("sandbox: reading the test file is not allowed")
+    tp = type(path)
+    if tp is int:
+        return
+    if issubclass(tp, str):
+        path = "".join([path])  # a plain copy of a str subclass: none of its methods is called
+    elif issubclass(tp, bytes):
+        path = b"".join([path])
+    elif _is_trusted_type(tp, cfg, rules):
+        path = _fspath(path)  # pathlib.Path and the like: library code
+    else:  # a path object of the program's making: its __fspath__ would run inside this hook
+        raise SandboxViolation("sandbox: open() of a path object defined by the program is not allowed")
+    try:
+        opened = _stat(path)
+    except (OSError, ValueError):
+        return  # nothing there: not a protected file
+    for protected in cfg["protected"]:
+        try:
+            st = _stat(protected)
+        except OSError:
+            continue
+        if st.st_ino == opened.st_ino and st.st_dev == opened.st_dev:
+            raise SandboxViolation("sandbox: reading the test file is not allowed")
 
 
-_CHECKS: dict[str, Callable[[tuple[Any, ...], GuardConfig, Callable[[], bool]], None]] = {
+_CHECKS: dict[str, Callable[..., None]] = {
     "object.__getattr__": _check_getattr,
     "object.__setattr__": _check_setattr,
     "compile": _check_compile,
@@ -221,31 +421,53 @@ _CHECKS: dict[str, Callable[[tuple[Any, ...], GuardConfig, Callable[[], bool]], 
 }
 
 
-def _claim_filename(filename: Any, cfg: GuardConfig) -> None:
-    """Code the solution compiles becomes solution code; it may not pose as a trusted module."""
-    if isinstance(filename, bytes):
-        filename = filename.decode("utf-8", "replace")
-    if not isinstance(filename, str):
-        filename = str(filename)
-    if filename in cfg.trusted_files:
-        raise SandboxViolation(f"sandbox: compiling code as {filename!r} is not allowed")
-    cfg.solution_files.add(filename)
+def _is_solution_code(code: types.CodeType, cfg: dict[str, Any], rules: dict[str, Any]) -> bool:
+    name = code.co_filename
+    return type(name) is str and name in cfg["solution_files"] and id(code) not in rules["pseudo"]
 
 
-def _owned_by_solution(target: Any, cfg: GuardConfig) -> bool:
-    code = getattr(target, "__code__", None) if not hasattr(target, "co_filename") else target
-    if code is None and hasattr(target, "gi_code"):
-        code = target.gi_code
-    filename = getattr(code, "co_filename", None)
-    return filename in cfg.solution_files
+def _owned_by_solution(target: Any, cfg: dict[str, Any], rules: dict[str, Any]) -> bool:
+    """Code, functions and generators compiled by the solution; classes made in the run. Dispatches on
+    the exact type (by identity: hashing a class could run its metaclass's code)."""
+    tp = type(target)
+    if tp is _CodeType:
+        return _is_solution_code(target, cfg, rules)
+    for owner, attr in _CODE_OWNERS:
+        if tp is owner:
+            return _is_solution_code(getattr(target, attr), cfg, rules)
+    if issubclass(tp, type):
+        return _made_in_run(target, cfg, rules)
+    return False
 
 
-def _resolve(path: str | bytes) -> str:
-    import os
+def _made_in_run(cls: type, cfg: dict[str, Any], rules: dict[str, Any]) -> bool:
+    """A class that did not exist before the run and has no method written in the test file: made by
+    the solution or by the library on its behalf (namedtuple, dataclass, Enum, NamedTuple)."""
+    if _is_trusted_type(cls, cfg, rules):
+        return False
+    for value in _TYPE_DICT.__get__(cls, type).values():
+        kind = type(value)
+        func = value.__func__ if kind is staticmethod or kind is classmethod else value
+        if type(func) is _FunctionType:
+            name = func.__code__.co_filename
+            if type(name) is not str or name in cfg["test_files"]:
+                return False
+    return True
 
-    if isinstance(path, bytes):
-        path = path.decode("utf-8", "replace")
-    return os.path.realpath(path)
+
+def _is_trusted_type(cls: type, cfg: dict[str, Any], rules: dict[str, Any]) -> bool:
+    if rules["type_ids"] is None:  # built on first use: most runs never need it
+        rules["type_ids"] = frozenset(map(id, cfg["trusted_types"]))
+    return id(cls) in rules["type_ids"]
+
+
+def _type_name(cls: type) -> str:
+    """A class's name without calling anything its metaclass could override."""
+    return _plain(_TYPE_QUALNAME.__get__(cls, type))
+
+
+def _plain(text: Any) -> str:
+    return "".join([text]) if issubclass(type(text), str) else "?"
 
 
 def trusted_filenames(extra: Iterable[str] = ()) -> frozenset[str]:
@@ -253,33 +475,3 @@ def trusted_filenames(extra: Iterable[str] = ()) -> frozenset[str]:
     names = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
     names.discard(None)
     return frozenset({str(n) for n in names} | set(extra))
-
-
-# ---------------------------------------------------------------------------------------------
-# Tamper snapshots: identities of builtins, pytest's namespace and the harness's own functions,
-# checked after every test. Legit code never rebinds them; a solution that does gets `error`.
-
-
-Snapshot = list[tuple[str, Any, list[Any], list[Any]]]
-
-
-def snapshot(namespaces: Iterable[tuple[str, Any]]) -> Snapshot:
-    """Keys and values of each namespace (a dict or a class's mappingproxy), which is kept live."""
-    return [(label, ns, list(ns), list(ns.values())) for label, ns in namespaces]
-
-
-def tampered(
-    snap: Snapshot, _len: Any = len, _all: Any = all, _map: Any = map, _is: Any = operator.is_
-) -> str:
-    """ "" when every snapshotted namespace still holds the same objects, else which one changed.
-
-    Identity only (never a rebound object's `__eq__`), in C (map/is_, no audit events), with
-    builtins bound as defaults so a program that rebinds them cannot blind the check."""
-    for label, ns, keys, values in snap:
-        if (
-            _len(ns) != _len(keys)
-            or not _all(_map(_is, ns, keys))
-            or not _all(_map(_is, ns.values(), values))
-        ):
-            return f"{label} was modified"
-    return ""

