@@ -22,15 +22,18 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).parents[2]
 STEPS = 3
+GROUP = 8
+# 4 problems, memorized by SFT well enough that sampling at temperature 1 sometimes solves them and
+# sometimes not: GRPO groups then carry a learning signal.
 OVERRIDES = [
     f"learner.steps={STEPS}",
     "data.limit=4",
     "learner.prompts_per_step=2",
-    "learner.completions_per_device_batch=4",
+    f"rollout.samples_per_prompt={GROUP}",
+    "learner.completions_per_device_batch=8",
+    "learner.lr=1e-4",
     "eval.samples_per_problem=4",
-    "rollout.max_new_tokens=96",
-    "learner.sft.epochs=40",
-    "learner.sft.batch_size=4",
+    "learner.sft.epochs=100",
 ]
 
 
@@ -88,7 +91,7 @@ def test_train_sft_then_grpo_killed_and_resumed(tmp_path):
         groups = grpo.read_step(step)
         assert len(groups) == 2  # prompts_per_step
         for g in groups:
-            assert len(g.rollouts) == len(g.verdicts) == len(g.rewards) == 4  # samples_per_prompt
+            assert len(g.rollouts) == len(g.verdicts) == len(g.rewards) == GROUP
             assert all(isinstance(v.status, VerdictStatus) for v in g.verdicts)
             # the fleet sampled step N with the weights of N-1 optimizer steps
             assert {r.policy_version for r in g.rollouts} == {step - 1}
