@@ -10,7 +10,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv run test lint typecheck imports pytest tiny clean
+.PHONY: venv run test lint typecheck imports pytest reward-extra clean
 
 venv: $(STAMP)
 
@@ -40,7 +40,13 @@ imports: venv
 pytest: venv
 	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
 
-test: lint typecheck imports pytest
+# The scoring service's own deployment unit: only the `reward` extra, no torch.
+reward-extra:
+	test -x .venv-reward/bin/python || $(PYTHON) -m venv .venv-reward
+	.venv-reward/bin/python -m pip --disable-pip-version-check install -q -e ".[reward]"
+	.venv-reward/bin/python tools/check_reward_extra.py
+
+test: lint typecheck imports reward-extra pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache
+	rm -rf $(VENV) .venv-reward .pytest_cache .ruff_cache .mypy_cache .import_linter_cache
