@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         arm=arm,
         layers=layers,
         trusted_files=guard.trusted_filenames([TEST_FILENAME]),
-        trusted_types=frozenset(_all_types()),
+        trusted_types=frozenset(all_types()),
         workers=min(args.workers, sandbox.MAX_SLOTS),
         nproc=args.nproc,
         guard_enabled=not args.no_guard,
@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _all_types() -> list[type]:
+def all_types() -> list[type]:
+    """Every class that exists now (what the guard trusts as not made by solution code)."""
     seen: set[type] = set()
     stack: list[type] = [object]
     while stack:

@@ -8,25 +8,10 @@ import fractions
 import pytest
 
 from reward.compare import describe_last, make_comparators
+from reward.forkserver import all_types
 from reward.guard import trusted_filenames
 
-
-def _all_types() -> frozenset[type]:
-    seen: set[type] = set()
-    stack: list[type] = [object]
-    while stack:
-        tp = stack.pop()
-        if tp not in seen:
-            seen.add(tp)
-            try:
-                stack.extend(type.__subclasses__(tp))
-            except TypeError:
-                pass
-    return frozenset(seen)
-
-
-# Like the fork server: the types that exist before any solution runs are the trusted ones.
-TRUSTED_TYPES = _all_types()
+TRUSTED_TYPES = frozenset(all_types())
 
 
 @pytest.fixture(scope="module")

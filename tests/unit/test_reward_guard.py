@@ -22,21 +22,11 @@ import typing, warnings
 from unittest import mock
 import typing_extensions
 from reward import guard
+from reward.forkserver import all_types
 
 SOL, TEST = "/sandbox-unit/solution.py", "/sandbox-unit/test_solution.py"
 CASES = json.loads(sys.stdin.read())
 
-def all_types():
-    seen, stack = set(), [object]
-    while stack:
-        tp = stack.pop()
-        if tp not in seen:
-            seen.add(tp)
-            try:
-                stack.extend(type.__subclasses__(tp))
-            except TypeError:
-                pass
-    return frozenset(seen)
 
 TEST_SRC = """
 class Node:
@@ -51,7 +41,7 @@ def run(solve):
 
 def main():
     trusted = guard.trusted_filenames([TEST])
-    types_before = all_types()
+    types_before = frozenset(all_types())
     arm = guard.install()
     arm(guard.GuardConfig(solution_files={SOL}, trusted_files=trusted, test_files=frozenset({TEST}),
                           trusted_types=types_before))
