@@ -217,8 +217,8 @@ def make_callbacks(stage: StageDir, buf: StepBuffer, log: Callable[[str], None])
             step = state.global_step
             stage.write_step(step, groups_of(buf, step))
             total = time.perf_counter() - self._t0
-            accounted = sum(v for k, v in buf.times_s.items() if k != "sync")
-            buf.times_s["update"] = max(total - accounted, 0.0)
+            # rollout, reward and the pre-generation sync all run inside TRL's step; the rest is update
+            buf.times_s["update"] = max(total - sum(buf.times_s.values()), 0.0)
             self._summary = {"step": step, **step_summary(buf)}
 
         def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any) -> None:
