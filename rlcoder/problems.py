@@ -355,7 +355,8 @@ def reference_item(problem: Problem, *, timeout_s: float = 10.0, memory_mb: int 
     return completion_item(problem, fenced, timeout_s=timeout_s, memory_mb=memory_mb)
 
 
-Scorer = Callable[[list[ScoreItem]], list[Verdict]]
+# synchronous, unlike rlcoder.seams.Scorer (the async reward-service client the learners use)
+SyncScorer = Callable[[list[ScoreItem]], list[Verdict]]
 
 
 def verify_problems(
@@ -366,7 +367,7 @@ def verify_problems(
     timeout_s: float = 10.0,
     chunk_size: int = 32,
     progress: Callable[[int], None] | None = None,
-    scorer: Scorer | None = None,
+    scorer: SyncScorer | None = None,
 ) -> VerifyReport:
     """Score each reference solution against its tests `repeats` times; keep only all-PASS problems.
 
