@@ -200,7 +200,7 @@ class DiffReport:
     changed: int = 0
     unrecorded: int = 0  # replayed completions the input had no verdict for
     not_replayed: int = 0  # recorded completions with no replayed verdict (missing problem, unfinished)
-    transitions: Counter[str] = field(default_factory=Counter)  # "pass -> fail" -> completions
+    transitions: dict[str, int] = field(default_factory=dict)  # "pass -> fail" -> completions
     per_problem: dict[str, Tally] = field(default_factory=dict)
     per_difficulty: dict[str, Tally] = field(default_factory=dict)
     examples: dict[str, list[Change]] = field(default_factory=dict)  # transition -> a few changes
@@ -246,7 +246,7 @@ def diff_groups(
             if not moved:
                 continue
             name = f"{a.status.value} -> {b.status.value}"
-            d.transitions[name] += 1
+            d.transitions[name] = d.transitions.get(name, 0) + 1
             shown = d.examples.setdefault(name, [])
             if len(shown) < max_examples:
                 text = r.completion_text

@@ -114,7 +114,8 @@ class Input:
             )
             echo_stderr(
                 f"[problems] MISSING {len(self.missing)} problem(s), "
-                f"{sum(self.missing.values())} completions left out (not in {', '.join(sources)}; pass --problems SOURCE): {listed}{more}"
+                f"{sum(self.missing.values())} completions left out (not in {', '.join(sources)}; "
+                f"pass --problems SOURCE): {listed}{more}"
             )
         if len(self.missing) == len(needed):
             raise ConfigError(f"none of the input's {len(needed)} problems is in {', '.join(sources)}")
