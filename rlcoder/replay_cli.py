@@ -37,7 +37,9 @@ def add_input_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--config", "-c", help="run config (default: the input's run config.resolved.yaml)")
     p.add_argument("--k", default="1,2,4,8,16", help="pass@k for these k (comma-separated)")
-    p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="dotted config overrides")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key.sub=value", help="dotted config overrides (right after INPUT)"
+    )
 
 
 def add_replay_args(p: argparse.ArgumentParser) -> None:
