@@ -7,11 +7,12 @@ between runs of the same program and are not compared.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import re
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -116,29 +117,42 @@ def replay_groups(
     progress: Callable[[ReplayStats], None] | None = None,
 ) -> ReplayStats:
     """Score every stored group whose problem is known and whose key is not in `skip`, in input order,
-    appending one ScoredGroup line per group to `out` after each chunk (so a killed replay resumes)."""
+    appending one ScoredGroup line per group to `out` after each chunk, in input order (so a killed
+    replay resumes). `score` is called from a worker thread, two chunks at a time."""
     from rlcoder.grpo import score_item
 
     mode = RewardMode(cfg.reward.mode)
     stats = ReplayStats(out)
     started = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("a", encoding="utf-8") as f:
+
+    def write(f: Any, chunk: list[ScoredGroup], verdicts: list[Verdict]) -> None:
+        it = iter(verdicts)
+        lines = []
+        for g in chunk:
+            new = [next(it) for _ in g.rollouts]
+            rewards = [reward_from_verdict(v, mode) for v in new]
+            lines.append(to_json(ScoredGroup(g.problem_id, g.rollouts, new, rewards, step=g.step)) + "\n")
+        f.write("".join(lines))
+        f.flush()
+        stats.groups += len(chunk)
+        stats.completions += len(verdicts)
+        stats.seconds = time.perf_counter() - started
+        if progress is not None:
+            progress(stats)
+
+    # Two chunks in flight: the service starts on the next chunk while this one's slowest items finish.
+    pending: deque[tuple[list[ScoredGroup], concurrent.futures.Future[list[Verdict]]]] = deque()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool, out.open("a", encoding="utf-8") as f:
         for chunk in _chunks(stored, stats, problems, skip, chunk_completions):
             items = [score_item(problems[g.problem_id], r, cfg) for g in chunk for r in g.rollouts]
-            verdicts = iter(score(items))
-            lines = []
-            for g in chunk:
-                new = [next(verdicts) for _ in g.rollouts]
-                rewards = [reward_from_verdict(v, mode) for v in new]
-                lines.append(to_json(ScoredGroup(g.problem_id, g.rollouts, new, rewards, step=g.step)) + "\n")
-            f.write("".join(lines))
-            f.flush()
-            stats.groups += len(chunk)
-            stats.completions += len(items)
-            stats.seconds = time.perf_counter() - started
-            if progress is not None:
-                progress(stats)
+            pending.append((chunk, pool.submit(score, items)))
+            if len(pending) == 2:
+                done, future = pending.popleft()
+                write(f, done, future.result())
+        while pending:
+            done, future = pending.popleft()
+            write(f, done, future.result())
     return stats
 
 
