@@ -51,7 +51,7 @@ def _signatures(path):
     }
 
 
-def test_replay_reproduces_recorded_verdicts_exactly(fixture_run, capsys):
+def test_replay_reproduces_recorded_verdicts_exactly(fixture_run, service, capsys):
     # no --reward-url: replay starts its own service on 127.0.0.1, as the run's config says
     assert main(["replay", str(fixture_run), "--fail-on-change", "--k", "1,2,4"]) == 0
     out = capsys.readouterr().out
@@ -62,6 +62,12 @@ def test_replay_reproduces_recorded_verdicts_exactly(fixture_run, capsys):
     assert diff["compared"] == 48 and diff["changed"] == 0 and diff["read"]["corrupt_lines"] == 0
     assert "<svg" in (fixture_run / "run.replay.report.html").read_text()
     assert "pass@4" in out
+
+    # resuming a finished replay continues the same file and scores nothing again
+    before = replay.read_text()
+    assert main(["replay", str(fixture_run), "--resume", "--reward-url", service.url]) == 0
+    assert "replayed 0 completions" in capsys.readouterr().out
+    assert replay.read_text() == before and not (fixture_run / "run.replay-2.jsonl").exists()
 
 
 def test_planted_reward_change_and_corrupt_line(fixture_run, tmp_path, service, capsys):
