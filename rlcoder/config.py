@@ -121,6 +121,13 @@ class GrpoConfig(Section):
     loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = Field("dapo", description="TRL loss aggregation")
     beta: float = Field(0.0, ge=0.0, description="KL coefficient against the reference policy")
     epsilon: float = Field(0.2, gt=0.0, description="clip range of the policy ratio")
+    top_entropy_quantile: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="train only on this top fraction of tokens by entropy (the forking tokens; 0.2 in "
+        "'Beyond the 80/20 rule'); 1.0 trains on every token",
+    )
     importance_sampling_cap: float | None = Field(
         2.0,
         gt=0.0,

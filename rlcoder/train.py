@@ -106,9 +106,10 @@ def run_rl_stage(cfg: RunConfig, algo: str, model_path: str, stage: StageDir, lo
 
 
 def evaluate_once(rl: RLSetup, when: str) -> dict[str, Any]:
-    """Evaluate the fleet's current policy on the train prompts, once (a resumed run reuses it)."""
+    """Evaluate the fleet's current policy on the train prompts, once (a resumed run reuses it):
+    eval_<when>.json (the summary) and eval_<when>.jsonl (the scored samples)."""
     from rlcoder.evaluate import EvalSummary, sample_and_score
-    from rlcoder.records import RolloutRequest
+    from rlcoder.records import RolloutRequest, to_json
 
     path = rl.stage.root / f"eval_{when}.json"
     if path.is_file():
@@ -117,6 +118,8 @@ def evaluate_once(rl: RLSetup, when: str) -> dict[str, Any]:
     requests = [RolloutRequest(p.problem_id, p.text, p.token_ids, step=0) for p in rl.prompts]
     rl.log(f"[eval] {when} RL: {len(requests)} problems x {n} samples")
     groups = sample_and_score(rl.fleet, rl.scorer, rl.problems, requests, rl.cfg, n)
+    # the scored samples too, for `rlcoder report` / `rlcoder replay`
+    atomic_write_text(path.with_suffix(".jsonl"), "".join(to_json(g) + "\n" for g in groups))
     summary = EvalSummary.from_groups(groups)
     result = {
         "pass_rate": summary.pass_rate,
