@@ -107,6 +107,12 @@ class SftConfig(Section):
     max_length: int = Field(
         1024, gt=0, description="examples longer than this (prompt + completion tokens) are dropped"
     )
+    mutants_per_problem: int = Field(
+        0,
+        ge=0,
+        description="also train on this many single-edit mutants of each reference solution (rlcoder/"
+        "mutants.py): buggy code next to correct code, as in real SFT data; a laptop demo gives RL a choice",
+    )
     merge_lora: bool = Field(
         True, description="with lora.enabled: save the merged model (True) or the adapter alone (False)"
     )
