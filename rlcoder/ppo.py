@@ -99,6 +99,7 @@ def minibatch_loss(learner: Any, exp: Experience, index: Any, tokens: float) -> 
     batch = exp.batch.rows(index)
     mask = batch.mask
     logits, lp, values = forward(learner, batch)
+    assert values is not None
     old_lp, adv = exp.old_logprobs[index], exp.advantages[index]
     pg, clipfrac = policy_loss(lp, old_lp, adv, mask, ppo.clip_range, tokens)
     old_v, ret = exp.old_values[index], exp.returns[index]

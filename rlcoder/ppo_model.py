@@ -7,9 +7,9 @@ turns them into per-token logprobs and values, and checkpoints that a resumed ru
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -55,24 +55,14 @@ class RolloutBatch:
     width: int
 
     def rows(self, index: Tensor) -> RolloutBatch:
-        return RolloutBatch(
-            *(t[index] for t in (self.input_ids, self.attention_mask, self.position_ids)),
-            self.completion_ids[index],
-            self.mask[index],
-            self.fleet_logprobs[index],
-            self.scores[index],
-            self.width,
-        )
+        return self._map(lambda t: t[index])
 
     def to(self, device: torch.device) -> RolloutBatch:
-        return RolloutBatch(
-            *(t.to(device) for t in (self.input_ids, self.attention_mask, self.position_ids)),
-            self.completion_ids.to(device),
-            self.mask.to(device),
-            self.fleet_logprobs.to(device),
-            self.scores.to(device),
-            self.width,
-        )
+        return self._map(lambda t: t.to(device))
+
+    def _map(self, fn: Callable[[Tensor], Tensor]) -> RolloutBatch:
+        tensors = {f.name: fn(getattr(self, f.name)) for f in fields(self) if f.name != "width"}
+        return RolloutBatch(**tensors, width=self.width)
 
 
 def build_batch(rollouts: list[Rollout], scores: list[float], pad_id: int) -> RolloutBatch:
@@ -191,13 +181,15 @@ def load_learner(cfg: RunConfig, model_path: str, checkpoint: Path | None, pad_i
     if cfg.learner.ppo.kl_coef > 0 and not cfg.lora.enabled:
         ref = _load_causal_lm(cfg, model_path).to(device).eval().requires_grad_(False)
     if cfg.learner.gradient_checkpointing:
-        for m in (policy, critic.backbone):
+        models: list[Any] = [policy, critic.backbone]
+        for m in models:
             if m is not None:
                 m.gradient_checkpointing_enable()
                 if is_peft_model(m):
                     m.enable_input_require_grads()
-    policy.to(device)
-    critic.to(device)
+    # training mode for the updates (HF checkpointing works only there); dropout stays as configured
+    policy.to(device).train()
+    critic.to(device).train()
     ppo, lr = cfg.learner.ppo, cfg.learner.lr
     critic_params = [p for p in critic.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
@@ -241,7 +233,8 @@ def forward(
     if shared:
         values = learner.critic.values(out.hidden_states[-1][:, span])
     elif with_values:
-        hidden = learner.critic.backbone(**inputs, use_cache=False).last_hidden_state  # type: ignore[misc]
+        backbone: Any = learner.critic.backbone
+        hidden = backbone(**inputs, use_cache=False).last_hidden_state
         values = learner.critic.values(hidden[:, span])
     return logits, logprobs, values
 
