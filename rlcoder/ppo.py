@@ -92,6 +92,8 @@ def make_experience(learner: Any, rollouts: list[Any], rewards: list[float | Non
 
 def minibatch_loss(learner: Any, exp: Experience, index: Any, tokens: float) -> tuple[Any, dict[str, float]]:
     """Loss of one device batch, scaled as its share of a minibatch of `tokens` policy tokens."""
+    import torch
+
     from rlcoder.ppo_math import approx_kl, entropy_from_logits, masked_mean, policy_loss, value_loss
     from rlcoder.ppo_model import forward
 
@@ -104,7 +106,8 @@ def minibatch_loss(learner: Any, exp: Experience, index: Any, tokens: float) -> 
     pg, clipfrac = policy_loss(lp, old_lp, adv, mask, ppo.clip_range, tokens)
     old_v, ret = exp.old_values[index], exp.returns[index]
     vf, vf_clipfrac = value_loss(values, old_v, ret, mask, ppo.value_clip, tokens)
-    entropy = masked_mean(entropy_from_logits(logits), mask, tokens)
+    with torch.set_grad_enabled(ppo.entropy_coef > 0):  # [B, T, vocab] of graph only when it is used
+        entropy = masked_mean(entropy_from_logits(logits), mask, tokens)
     loss = pg + ppo.vf_coef * vf - ppo.entropy_coef * entropy
     share = float(mask.sum()) / tokens
     stats = {

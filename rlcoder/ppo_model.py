@@ -224,10 +224,13 @@ def forward(
         "attention_mask": batch.attention_mask,
         "position_ids": batch.position_ids,
     }
-    out = model(**inputs, output_hidden_states=shared, use_cache=False)
-    span = slice(batch.width - 1, batch.width - 1 + batch.completion_ids.shape[1])
+    length = batch.completion_ids.shape[1]
+    # the last length + 1 positions are [width - 1, width + length): only their logits are needed
+    out = model(**inputs, output_hidden_states=shared, use_cache=False, logits_to_keep=length + 1)
+    span = slice(batch.width - 1, batch.width - 1 + length)
     temperature = learner.cfg.rollout.temperature or 1.0
-    logits = out.logits[:, span] / temperature
+    full = out.logits.shape[1] != length + 1  # a model that ignores logits_to_keep
+    logits = (out.logits[:, span] if full else out.logits[:, :length]) / temperature
     logprobs = token_logprobs(logits, batch.completion_ids)
     values = None
     if shared:
