@@ -201,20 +201,35 @@ def train_ppo(rl: RLSetup, model_path: str) -> None:
     )
     synced = -1  # the fleet starts on the stage's input weights: sync (and check) before sampling
     steps = cfg.learner.steps
+    board = tensorboard(cfg, stage.root)
     for step in range(learner.step + 1, steps + 1):
         if synced != learner.step:
             sync.sync_weights()
             synced = learner.step
         row = run_step(rl, learner, buf, step)
+        for key, value in row.items():
+            if board is not None and key != "step":
+                board.add_scalar(key, value, step)
         finish_step(stage, buf, row, rl.log, "ppo", steps)
         if step % cfg.learner.save_every == 0 or step == steps:
             path = stage.checkpoints / f"checkpoint-{step}"
             save_checkpoint(learner, path)
             stage.mark_complete(path)
             stage.prune_checkpoints(keep=2)
+    if board is not None:
+        board.close()
     if synced != learner.step:
         sync.sync_weights()  # the fleet samples the final policy for evaluation
     save_final(learner, stage.final, rl.tokenizer)
+
+
+def tensorboard(cfg: RunConfig, root: Any) -> Any:
+    """A TensorBoard writer in <stage>/tensorboard (where GRPO's go), or None when logging is off."""
+    if not cfg.logging.tensorboard:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(root / "tensorboard"))
 
 
 def run_step(rl: RLSetup, learner: Any, buf: StepBuffer, step: int) -> dict[str, Any]:

@@ -77,6 +77,7 @@ def test_train_sft_then_two_ppo_steps_then_resume(tmp_path: Path) -> None:
     assert any(not before[k].equal(after[k]) for k in before)
     critic = load_file(str(ppo.checkpoints / "checkpoint-2" / "critic.safetensors"))
     assert any(t.abs().sum() > 0 for t in critic.values())
+    assert list((ppo.root / "tensorboard").glob("events.out.tfevents.*"))
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["algo"] == "ppo" and 0.0 <= summary["after"]["pass_rate"] <= 1.0
 
