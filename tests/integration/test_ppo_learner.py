@@ -126,3 +126,16 @@ def test_checkpoint_restores_policy_critic_optimizer_and_step(
         assert all(want[k].equal(got[k]) for k in want)
     assert resumed.optimizer.state_dict()["state"].keys() == learner.optimizer.state_dict()["state"].keys()
     assert resumed.scheduler.state_dict() == learner.scheduler.state_dict()
+
+
+def test_update_moves_the_policy_toward_rewarded_completions(tiny_model_dir: Path) -> None:
+    cfg = load_config(None, [*BASE, "learner.ppo.kl_coef=0"])
+    learner = load_learner(cfg, str(tiny_model_dir), None, pad_id=0)
+    rollouts, rewards = _rollouts(), [1.0, 0.0, 1.0, 0.0]
+    exp, _ = make_experience(learner, rollouts, rewards)
+    ppo_update(learner, exp, step=1)
+    with no_grad_eval(learner):
+        _, new, _ = forward(learner, exp.batch)
+    gain = ((new - exp.old_logprobs) * exp.batch.mask).sum(dim=1).tolist()
+    assert gain[0] > 0 and gain[2] > 0, gain  # rewarded: more likely
+    assert gain[1] < 0 and gain[3] < 0, gain  # not rewarded: less likely
