@@ -143,18 +143,36 @@ class GrpoConfig(Section):
 
 
 class PpoConfig(Section):
+    critic: Literal["value_head", "separate"] = Field(
+        "value_head",
+        description="value_head: a linear head on the policy's last hidden state (shared backbone); "
+        "separate: its own model initialized from the RL stage's starting checkpoint",
+    )
+    critic_lr: float | None = Field(None, gt=0.0, description="critic learning rate (None = learner.lr)")
     gamma: float = Field(1.0, ge=0.0, le=1.0, description="discount")
     lam: float = Field(0.95, ge=0.0, le=1.0, description="GAE lambda")
+    clip_range: float = Field(0.2, gt=0.0, lt=1.0, description="clip range of the policy ratio")
     value_clip: float = Field(0.2, gt=0.0, description="clip range of the value loss")
+    vf_coef: float = Field(0.1, ge=0.0, description="weight of the value loss in the total loss")
+    entropy_coef: float = Field(0.0, ge=0.0, description="weight of the entropy bonus (0 = none)")
+    kl_coef: float = Field(
+        0.0, ge=0.0, description="per-token KL penalty against the reference (starting) policy (0 = none)"
+    )
+    whiten_advantages: bool = Field(True, description="normalize advantages over each batch of rollouts")
     epochs: int = Field(2, gt=0, description="minibatch epochs per batch of rollouts")
+    completions_per_minibatch: int | None = Field(
+        None,
+        gt=0,
+        description="completions per optimizer step within an epoch (None = the whole step's batch)",
+    )
     target_kl: float | None = Field(None, gt=0.0, description="stop the epochs early above this KL")
 
 
 class LearnerConfig(Section):
-    algo: Literal["grpo", "ppo"] = Field("grpo", description="RL algorithm")
+    algo: Literal["grpo", "ppo"] = Field("grpo", description="RL algorithm: the RL stage in `stages`")
     lr: float = Field(1e-5, gt=0.0, description="RL learning rate")
     lr_scheduler: str = Field("constant", description="transformers scheduler name")
-    steps: int = Field(10, gt=0, description="RL optimizer steps")
+    steps: int = Field(10, gt=0, description="RL steps: one batch of rollouts and its update each")
     prompts_per_step: int = Field(4, gt=0, description="problems sampled per RL step")
     completions_per_device_batch: int = Field(8, gt=0, description="completions in one forward/backward")
     num_processes: int = Field(1, gt=0, description="learner processes (data parallel world size)")
@@ -220,6 +238,9 @@ class RunConfig(BaseModel):
     def _batches_divide(self) -> RunConfig:
         batch_plan(self)  # raises ConfigError with the arithmetic
         sft_batch_plan(self)
+        _rl_stage_matches_algo(self)
+        if "ppo" in self.stages:
+            ppo_minibatches(self)
         return self
 
 
@@ -254,6 +275,36 @@ def batch_plan(cfg: RunConfig) -> BatchPlan:
             f"batches of completions_per_device_batch * num_processes = {per_device} * {procs} = {per_update}"
         )
     return BatchPlan(prompts, group, completions, per_device, procs, completions // per_update)
+
+
+def _rl_stage_matches_algo(cfg: RunConfig) -> None:
+    """learner.algo and the RL stage named in `stages` must say the same thing."""
+    rl = [s for s in cfg.stages if s != "sft"]
+    if any(s != cfg.learner.algo for s in rl):
+        raise ConfigError(
+            f"learner.algo: {cfg.learner.algo} but stages {list(cfg.stages)} run {', '.join(rl)}; "
+            f"set learner.algo={rl[0]} (or name {cfg.learner.algo} in stages)"
+        )
+
+
+def ppo_minibatches(cfg: RunConfig) -> int:
+    """PPO optimizer steps per epoch: the step's completions over completions_per_minibatch, each
+    minibatch made of whole device batches. Raises ConfigError showing the arithmetic."""
+    plan = batch_plan(cfg)
+    ppo = cfg.learner.ppo
+    if plan.num_processes != 1:
+        raise ConfigError(
+            f"learner.num_processes: the PPO learner runs in one process, got {plan.num_processes}"
+        )
+    per_minibatch = ppo.completions_per_minibatch or plan.completions_per_step
+    if plan.completions_per_step % per_minibatch or per_minibatch % plan.completions_per_device_batch:
+        raise ConfigError(
+            "learner.ppo.completions_per_minibatch: needs completions_per_step = "
+            f"{plan.prompts_per_step} * {plan.samples_per_prompt} = {plan.completions_per_step} to divide "
+            f"into minibatches of {per_minibatch}, each a multiple of completions_per_device_batch = "
+            f"{plan.completions_per_device_batch}"
+        )
+    return plan.completions_per_step // per_minibatch
 
 
 @dataclass(frozen=True)

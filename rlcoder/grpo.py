@@ -11,24 +11,22 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rlcoder.config import RunConfig, batch_plan
-from rlcoder.problems import completion_item
 from rlcoder.prompts import PromptText
-from rlcoder.records import (
-    Problem,
-    RewardMode,
-    Rollout,
-    RolloutRequest,
-    SamplingSpec,
-    ScoredGroup,
-    ScoreItem,
-    Verdict,
-    VerdictStatus,
-    reward_from_verdict,
+from rlcoder.records import Problem
+from rlcoder.rl_loop import (
+    StepBuffer,
+    check_sequence,
+    finish_step,
+    groups_of,
+    lora_config,
+    sample_groups,
+    score_item,  # noqa: F401  (rlcoder.evaluate imports it from here)
+    score_rollouts,
+    step_summary,
 )
 from rlcoder.run_dir import StageDir
 from rlcoder.seams import PolicyFleet, RLSetup, Scorer
@@ -77,54 +75,6 @@ def grpo_args(cfg: RunConfig, output_dir: Path, *, on_gpu: bool) -> Any:
     )
 
 
-@dataclass
-class StepBuffer:
-    """What one step produced, collected by the rollout and reward functions for StepLog."""
-
-    rollouts: list[Rollout] = field(default_factory=list)
-    verdicts: list[Verdict] = field(default_factory=list)
-    rewards: list[float | None] = field(default_factory=list)
-    stale: int = 0
-    times_s: dict[str, float] = field(default_factory=dict)
-
-    def add_time(self, phase: str, seconds: float) -> None:
-        self.times_s[phase] = self.times_s.get(phase, 0.0) + seconds
-
-
-def groups_of(buf: StepBuffer, step: int) -> list[ScoredGroup]:
-    """Regroup a step's flat, problem-contiguous records into one ScoredGroup per prompt."""
-    groups: list[ScoredGroup] = []
-    for r, v, w in zip(buf.rollouts, buf.verdicts, buf.rewards, strict=True):
-        if not groups or groups[-1].problem_id != r.problem_id or r.sample_index == 0:
-            groups.append(
-                ScoredGroup(problem_id=r.problem_id, rollouts=[], verdicts=[], rewards=[], step=step)
-            )
-        groups[-1].rollouts.append(r)
-        groups[-1].verdicts.append(v)
-        groups[-1].rewards.append(w)
-    return groups
-
-
-def step_summary(buf: StepBuffer) -> dict[str, float]:
-    """Pass rate, verdict counts, dropped samples and throughput of one step (pure)."""
-    n = len(buf.verdicts)
-    counts = {s.value: 0 for s in VerdictStatus}
-    for v in buf.verdicts:
-        counts[v.status.value] += 1
-    tokens = sum(len(r.completion_token_ids) for r in buf.rollouts)
-    rollout_s = buf.times_s.get("rollout", 0.0)
-    out: dict[str, float] = {f"verdict/{k}": float(c) for k, c in counts.items()}
-    scored = n - counts["infra_error"]
-    out["pass_rate"] = counts["pass"] / scored if scored else 0.0
-    out["dropped/infra_error"] = float(counts["infra_error"])
-    out["dropped/stale"] = float(buf.stale)
-    out["completion_tokens"] = float(tokens)
-    out["rollout_tokens_per_s"] = tokens / rollout_s if rollout_s > 0 else 0.0
-    for phase, seconds in buf.times_s.items():
-        out[f"time/{phase}_s"] = seconds
-    return out
-
-
 def make_rollout_func(
     fleet: PolicyFleet, prompts: dict[str, PromptText], cfg: RunConfig, buf: StepBuffer
 ) -> Callable[[list[str], Any], dict[str, list]]:
@@ -133,24 +83,11 @@ def make_rollout_func(
     group = cfg.rollout.samples_per_prompt
 
     def rollout_func(batch: list[str], trainer: Any) -> dict[str, list]:
-        # ROLLOUT
         distinct = batch[::group]
         if [p for p in distinct for _ in range(group)] != list(batch):
             raise RuntimeError("rollout_func: prompts are not in groups of samples_per_prompt; TRL changed?")
         step = trainer.state.global_step + 1
-        requests = [
-            RolloutRequest(prompts[p].problem_id, p, prompts[p].token_ids, step=step) for p in distinct
-        ]
-        sampling = SamplingSpec(
-            n=group,
-            temperature=cfg.rollout.temperature,
-            top_p=cfg.rollout.top_p,
-            max_new_tokens=cfg.rollout.max_new_tokens,
-        )
-        t0 = time.perf_counter()
-        rollouts = [r for group in fleet.generate_all(requests, sampling) for r in group]
-        buf.add_time("rollout", time.perf_counter() - t0)
-        buf.rollouts = rollouts
+        rollouts = sample_groups(fleet, [prompts[p] for p in distinct], step, cfg, buf)
         return {
             "prompt_ids": [r.prompt_token_ids for r in rollouts],
             "completion_ids": [r.completion_token_ids for r in rollouts],
@@ -167,41 +104,16 @@ def make_reward_func(
     """An async TRL reward function: verdicts from the reward service, rewards from verdicts.
     None (TRL: unscorable, zero advantage, out of the group baseline) for infra errors and for
     samples older than rollout.max_off_policy_lag updates."""
-    mode = RewardMode(cfg.reward.mode)
-    max_lag = cfg.rollout.max_off_policy_lag
 
     async def unit_tests(
         prompts: Sequence[str], completions: Sequence[str], **kwargs: Any
     ) -> list[float | None]:
-        # SCORE
         by_id = {r.rollout_id: r for r in buf.rollouts}
         rollouts = [by_id[i] for i in kwargs["rollout_id"]]
-        items = [score_item(problems[r.problem_id], r, cfg) for r in rollouts]
-        t0 = time.perf_counter()
-        verdicts = await scorer.score(items)
-        buf.add_time("reward", time.perf_counter() - t0)
         version = kwargs["trainer_state"].global_step
-        rewards: list[float | None] = []
-        for r, v in zip(rollouts, verdicts, strict=True):
-            if version - r.policy_version > max_lag:
-                buf.stale += 1
-                rewards.append(None)
-            else:
-                rewards.append(reward_from_verdict(v, mode))
-        buf.rollouts, buf.verdicts, buf.rewards = rollouts, verdicts, rewards
-        return rewards
+        return await score_rollouts(scorer, problems, rollouts, version, cfg, buf)
 
     return unit_tests
-
-
-def score_item(problem: Problem, rollout: Rollout, cfg: RunConfig) -> ScoreItem:
-    return completion_item(
-        problem,
-        rollout.completion_text,
-        item_id=rollout.rollout_id,
-        timeout_s=cfg.reward.timeout_s,
-        memory_mb=cfg.reward.memory_mb,
-    )
 
 
 def make_callbacks(stage: StageDir, buf: StepBuffer, log: Callable[[str], None]) -> list[Any]:
@@ -228,28 +140,12 @@ def make_callbacks(stage: StageDir, buf: StepBuffer, log: Callable[[str], None])
             if getattr(self, "_summary", {}).get("step") != state.global_step or "train_runtime" in logs:
                 return
             row = {**{k: v for k, v in logs.items() if isinstance(v, (int, float))}, **self._summary}
-            stage.append_metrics(row)
-            log(progress_line(row, args.max_steps))
-            buf.times_s.clear()
-            buf.stale = 0
+            finish_step(stage, buf, row, log, "grpo", args.max_steps)
 
         def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             stage.mark_complete(stage.checkpoints / f"checkpoint-{state.global_step}")
 
     return [StepLog()]
-
-
-def progress_line(row: dict[str, Any], max_steps: int) -> str:
-    times = " ".join(
-        f"{k[5:-2]} {row[k]:.1f}s"
-        for k in ("time/rollout_s", "time/reward_s", "time/update_s", "time/sync_s")
-        if k in row
-    )
-    return (
-        f"[grpo] step {row['step']}/{max_steps} reward {row.get('reward', float('nan')):.3f} "
-        f"pass {row['pass_rate']:.1%} loss {row.get('loss', float('nan')):.4f} "
-        f"tok/s {row['rollout_tokens_per_s']:.0f} | {times}"
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,31 +171,6 @@ def fleet_trainer_class() -> type:
                 self._last_loaded_step = self.state.global_step
 
     return FleetGRPOTrainer
-
-
-def lora_config(cfg: RunConfig) -> Any:
-    if not cfg.lora.enabled:
-        return None
-    from peft import LoraConfig
-
-    lc = cfg.lora
-    return LoraConfig(
-        r=lc.r,
-        lora_alpha=lc.alpha,
-        lora_dropout=lc.dropout,
-        target_modules=lc.target_modules,
-        task_type="CAUSAL_LM",
-    )
-
-
-def check_sequence(
-    prompt: PromptText, problem: Problem, tokenizer: Any, max_tokens: int = 48
-) -> tuple[list[int], list[int]]:
-    """A fixed prompt + reference-solution sequence that every weight sync is checked on."""
-    from rlcoder.prompts import solution_message
-
-    completion = tokenizer(solution_message(problem), add_special_tokens=False)["input_ids"][:max_tokens]
-    return list(prompt.token_ids), list(completion)
 
 
 def train_grpo(rl: RLSetup, model_path: str) -> None:

@@ -103,6 +103,17 @@ class StageDir:
                     best = (int(m.group(1)), p)
         return best[1] if best else None
 
+    def prune_checkpoints(self, keep: int) -> None:
+        """Delete all but the newest `keep` complete checkpoints (incomplete ones are left to
+        rewind_to: one may be being written)."""
+        complete = sorted(
+            (int(m.group(1)), p)
+            for p in (self.checkpoints.iterdir() if self.checkpoints.is_dir() else [])
+            if (m := _CKPT.match(p.name)) and (p / COMPLETE).is_file()
+        )
+        for _, p in complete[: max(len(complete) - keep, 0)]:
+            shutil.rmtree(p, ignore_errors=True)
+
     def rewind_to(self, step: int) -> None:
         """Forget everything recorded after `step` (it will be redone): step files, metrics rows
         and incomplete or newer checkpoints."""

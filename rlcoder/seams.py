@@ -3,8 +3,9 @@ rollout fleet; a replay file) and a Scorer (the reward service's client; the in-
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rlcoder.config import RunConfig
@@ -16,19 +17,23 @@ if TYPE_CHECKING:
 
 
 class RolloutSource(Protocol):
-    def generate(self, requests: list[RolloutRequest], sampling: SamplingSpec) -> list[Rollout]:
-        """`sampling.n` rollouts per request, grouped by request in request order."""
+    def generate_all(
+        self, requests: Sequence[RolloutRequest], sampling: SamplingSpec | None = None
+    ) -> list[list[Rollout]]:
+        """`sampling.n` rollouts per request: result[i] is request i's group."""
         ...
 
 
 class PolicyFleet(RolloutSource, Protocol):
-    """A RolloutSource whose weights the learner updates."""
+    """A RolloutSource whose weights the learner updates. Each sync makes the engines score a check
+    sequence and raises if they disagree with the learner's logprobs (`check`: a SyncCheck)."""
 
-    def sync(
-        self, model: Any, version: int, check_prompt_ids: list[int], check_completion_ids: list[int]
-    ) -> None:
-        """Push the learner's weights (or adapter) as `version`; raise if the engines then disagree
-        with the learner on the check sequence."""
+    def sync_weights(self, state: Any, version: int, check: Any) -> Any:
+        """Load a full state dict into every engine as policy `version`."""
+        ...
+
+    def load_adapter(self, path: str | Path, version: int, check: Any) -> Any:
+        """Point every engine at the LoRA adapter saved in `path` as policy `version`."""
         ...
 
 

@@ -65,8 +65,6 @@ def run_train(cfg: RunConfig, log: Log = log_stderr) -> dict[str, Any]:
 
 
 def run_rl_stage(cfg: RunConfig, algo: str, model_path: str, stage: StageDir, log: Log) -> dict[str, Any]:
-    if algo != "grpo":
-        raise NotImplementedError(f"stages: {algo} is not available yet (only sft and grpo)")
     import torch
     from transformers import AutoTokenizer
 
@@ -90,9 +88,14 @@ def run_rl_stage(cfg: RunConfig, algo: str, model_path: str, stage: StageDir, lo
         rl = RLSetup(cfg, stage, tokenizer, problems, prompts, fleet, scorer, log)
         before = evaluate_once(rl, "before") if cfg.eval.around_rl else {}
         t0 = time.perf_counter()
-        from rlcoder.grpo import train_grpo
+        if algo == "ppo":
+            from rlcoder.ppo import train_ppo
 
-        train_grpo(rl, model_path)
+            train_ppo(rl, model_path)
+        else:
+            from rlcoder.grpo import train_grpo
+
+            train_grpo(rl, model_path)
         train_s = time.perf_counter() - t0
         after = evaluate_once(rl, "after") if cfg.eval.around_rl else {}
     result = {"algo": algo, "before": before, "after": after, "train_s": round(train_s, 1)}

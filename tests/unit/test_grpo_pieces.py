@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from rlcoder.config import load_config
-from rlcoder.grpo import StepBuffer, groups_of, grpo_args, make_reward_func, make_rollout_func, step_summary
+from rlcoder.grpo import grpo_args, make_reward_func, make_rollout_func
 from rlcoder.prompts import PromptText
 from rlcoder.records import (
     FunctionInfo,
@@ -21,6 +21,7 @@ from rlcoder.records import (
     Verdict,
     VerdictStatus,
 )
+from rlcoder.rl_loop import StepBuffer, groups_of, step_summary
 
 CFG = load_config(
     None,

@@ -1,0 +1,196 @@
+"""What every RL learner (GRPO, PPO) does around its update: sample a step's groups from the fleet,
+score them and turn verdicts into rewards (dropping infra errors and too-stale samples), collect the
+step's records and timings, and write them to the run directory with one progress line per step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rlcoder.config import RunConfig
+from rlcoder.problems import completion_item
+from rlcoder.prompts import PromptText
+from rlcoder.records import (
+    Problem,
+    RewardMode,
+    Rollout,
+    RolloutRequest,
+    SamplingSpec,
+    ScoredGroup,
+    ScoreItem,
+    Verdict,
+    VerdictStatus,
+    reward_from_verdict,
+)
+from rlcoder.run_dir import StageDir
+from rlcoder.seams import RolloutSource, Scorer
+
+
+@dataclass
+class StepBuffer:
+    """What one step produced: its rollouts, verdicts and rewards (index-aligned) and phase times."""
+
+    rollouts: list[Rollout] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    rewards: list[float | None] = field(default_factory=list)
+    stale: int = 0
+    times_s: dict[str, float] = field(default_factory=dict)
+
+    def add_time(self, phase: str, seconds: float) -> None:
+        self.times_s[phase] = self.times_s.get(phase, 0.0) + seconds
+
+    def clear(self) -> None:
+        self.rollouts, self.verdicts, self.rewards = [], [], []
+        self.times_s.clear()
+        self.stale = 0
+
+
+def groups_of(buf: StepBuffer, step: int) -> list[ScoredGroup]:
+    """Regroup a step's flat, problem-contiguous records into one ScoredGroup per prompt."""
+    groups: list[ScoredGroup] = []
+    for r, v, w in zip(buf.rollouts, buf.verdicts, buf.rewards, strict=True):
+        if not groups or groups[-1].problem_id != r.problem_id or r.sample_index == 0:
+            groups.append(
+                ScoredGroup(problem_id=r.problem_id, rollouts=[], verdicts=[], rewards=[], step=step)
+            )
+        groups[-1].rollouts.append(r)
+        groups[-1].verdicts.append(v)
+        groups[-1].rewards.append(w)
+    return groups
+
+
+def step_summary(buf: StepBuffer) -> dict[str, float]:
+    """Pass rate, verdict counts, dropped samples and throughput of one step (pure)."""
+    n = len(buf.verdicts)
+    counts = {s.value: 0 for s in VerdictStatus}
+    for v in buf.verdicts:
+        counts[v.status.value] += 1
+    tokens = sum(len(r.completion_token_ids) for r in buf.rollouts)
+    rollout_s = buf.times_s.get("rollout", 0.0)
+    out: dict[str, float] = {f"verdict/{k}": float(c) for k, c in counts.items()}
+    scored = n - counts["infra_error"]
+    out["pass_rate"] = counts["pass"] / scored if scored else 0.0
+    out["dropped/infra_error"] = float(counts["infra_error"])
+    out["dropped/stale"] = float(buf.stale)
+    out["completion_tokens"] = float(tokens)
+    out["rollout_tokens_per_s"] = tokens / rollout_s if rollout_s > 0 else 0.0
+    for phase, seconds in buf.times_s.items():
+        out[f"time/{phase}_s"] = seconds
+    return out
+
+
+def progress_line(algo: str, row: dict[str, Any], max_steps: int) -> str:
+    times = " ".join(
+        f"{k[5:-2]} {row[k]:.1f}s"
+        for k in ("time/rollout_s", "time/reward_s", "time/update_s", "time/sync_s")
+        if k in row
+    )
+    return (
+        f"[{algo}] step {row['step']}/{max_steps} reward {row.get('reward', float('nan')):.3f} "
+        f"pass {row['pass_rate']:.1%} loss {row.get('loss', float('nan')):.4f} "
+        f"tok/s {row['rollout_tokens_per_s']:.0f} | {times}"
+    )
+
+
+def finish_step(
+    stage: StageDir, buf: StepBuffer, row: dict[str, Any], log: Callable[[str], None], algo: str, steps: int
+) -> None:
+    """Append a step's metrics row, print its progress line, and start the next step afresh."""
+    stage.append_metrics(row)
+    log(progress_line(algo, row, steps))
+    buf.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# ROLLOUT and SCORE
+
+
+def sampling_spec(cfg: RunConfig) -> SamplingSpec:
+    ro = cfg.rollout
+    return SamplingSpec(
+        n=ro.samples_per_prompt, temperature=ro.temperature, top_p=ro.top_p, max_new_tokens=ro.max_new_tokens
+    )
+
+
+def sample_groups(
+    fleet: RolloutSource, prompts: Sequence[PromptText], step: int, cfg: RunConfig, buf: StepBuffer
+) -> list[Rollout]:
+    """One group of samples_per_prompt rollouts per prompt, flat and in prompt order (timed)."""
+    # ROLLOUT
+    requests = [RolloutRequest(p.problem_id, p.text, p.token_ids, step=step) for p in prompts]
+    t0 = time.perf_counter()
+    rollouts = [r for group in fleet.generate_all(requests, sampling_spec(cfg)) for r in group]
+    buf.add_time("rollout", time.perf_counter() - t0)
+    buf.rollouts = rollouts
+    return rollouts
+
+
+def score_item(problem: Problem, rollout: Rollout, cfg: RunConfig) -> ScoreItem:
+    return completion_item(
+        problem,
+        rollout.completion_text,
+        item_id=rollout.rollout_id,
+        timeout_s=cfg.reward.timeout_s,
+        memory_mb=cfg.reward.memory_mb,
+    )
+
+
+async def score_rollouts(
+    scorer: Scorer,
+    problems: dict[str, Problem],
+    rollouts: list[Rollout],
+    version: int,
+    cfg: RunConfig,
+    buf: StepBuffer,
+) -> list[float | None]:
+    """Verdicts from the reward service and rewards from verdicts, into `buf`. None (drop the
+    sample, never a 0 reward) for infra errors and for samples more than
+    rollout.max_off_policy_lag updates older than the learner's `version`."""
+    # SCORE
+    items = [score_item(problems[r.problem_id], r, cfg) for r in rollouts]
+    t0 = time.perf_counter()
+    verdicts = await scorer.score(items)
+    buf.add_time("reward", time.perf_counter() - t0)
+    mode = RewardMode(cfg.reward.mode)
+    rewards: list[float | None] = []
+    for r, v in zip(rollouts, verdicts, strict=True):
+        if version - r.policy_version > cfg.rollout.max_off_policy_lag:
+            buf.stale += 1
+            rewards.append(None)
+        else:
+            rewards.append(reward_from_verdict(v, mode))
+    buf.rollouts, buf.verdicts, buf.rewards = list(rollouts), verdicts, rewards
+    return rewards
+
+
+# ---------------------------------------------------------------------------------------------
+# Model set-up both learners share
+
+
+def lora_config(cfg: RunConfig, task_type: str | None = "CAUSAL_LM") -> Any:
+    """peft's LoraConfig from ours, or None when LoRA is off."""
+    if not cfg.lora.enabled:
+        return None
+    from peft import LoraConfig
+
+    lc = cfg.lora
+    return LoraConfig(
+        r=lc.r,
+        lora_alpha=lc.alpha,
+        lora_dropout=lc.dropout,
+        target_modules=lc.target_modules,
+        task_type=task_type,
+    )
+
+
+def check_sequence(
+    prompt: PromptText, problem: Problem, tokenizer: Any, max_tokens: int = 48
+) -> tuple[list[int], list[int]]:
+    """A fixed prompt + reference-solution sequence that every weight sync is checked on."""
+    from rlcoder.prompts import solution_message
+
+    completion = tokenizer(solution_message(problem), add_special_tokens=False)["input_ids"][:max_tokens]
+    return list(prompt.token_ids), list(completion)
