@@ -26,7 +26,7 @@ def test_config_command_prints_the_resolved_config_and_batch_plan(capsys):
     assert main(["config", "--config", "configs/laptop.yaml", "learner.steps=2"]) == 0
     out = capsys.readouterr().out
     assert "steps: 2" in out
-    assert "# batch: 4 prompts x 8 samples = 32 completions/step" in out
+    assert "# batch: 8 prompts x 8 samples = 64 completions/step" in out
 
 
 @pytest.mark.parametrize(
