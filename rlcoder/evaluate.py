@@ -5,6 +5,7 @@ summarize as pass rates and unbiased pass@k (Chen et al. 2021, the Codex paper);
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import sys
 from collections.abc import Sequence
@@ -14,11 +15,8 @@ from typing import Any, Literal
 from rlcoder.config import RunConfig
 from rlcoder.records import (
     Problem,
-    Rollout,
     RolloutRequest,
-    SamplingSpec,
     ScoredGroup,
-    Verdict,
     VerdictStatus,
 )
 from rlcoder.seams import RolloutSource, Scorer
@@ -85,21 +83,6 @@ class EvalSummary:
         return out
 
 
-def group_scored(
-    rollouts: Sequence[Rollout], verdicts: Sequence[Verdict], rewards: Sequence[float | None]
-) -> list[ScoredGroup]:
-    """Regroup flat, problem-contiguous records into one ScoredGroup per prompt: a group starts where
-    the problem changes or a rollout has sample_index 0."""
-    groups: list[ScoredGroup] = []
-    for r, v, w in zip(rollouts, verdicts, rewards, strict=True):
-        if not groups or groups[-1].problem_id != r.problem_id or r.sample_index == 0:
-            groups.append(ScoredGroup(r.problem_id, [], [], [], step=r.step))
-        groups[-1].rollouts.append(r)
-        groups[-1].verdicts.append(v)
-        groups[-1].rewards.append(w)
-    return groups
-
-
 def sample_and_score(
     fleet: RolloutSource,
     scorer: Scorer,
@@ -110,15 +93,10 @@ def sample_and_score(
 ) -> list[ScoredGroup]:
     """One group of n samples per request, scored; infra errors are kept as verdicts (and counted
     apart by EvalSummary), never turned into failures."""
-    from rlcoder.grpo import score_item
     from rlcoder.records import RewardMode, reward_from_verdict
+    from rlcoder.rl_loop import group_scored, sampling_spec, score_item
 
-    sampling = SamplingSpec(
-        n=n,
-        temperature=cfg.rollout.temperature,
-        top_p=cfg.rollout.top_p,
-        max_new_tokens=cfg.rollout.max_new_tokens,
-    )
+    sampling = dataclasses.replace(sampling_spec(cfg), n=n)
     rollouts = [r for group in fleet.generate_all(requests, sampling) for r in group]
     items = [score_item(problems[r.problem_id], r, cfg) for r in rollouts]
     verdicts = asyncio.run(scorer.score(items))

@@ -24,7 +24,6 @@ from rlcoder.rl_loop import (
     groups_of,
     lora_config,
     sample_groups,
-    score_item,  # noqa: F401  (rlcoder.evaluate imports it from here)
     score_rollouts,
     step_summary,
 )

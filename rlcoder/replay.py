@@ -119,7 +119,7 @@ def replay_groups(
     """Score every stored group whose problem is known and whose key is not in `skip`, in input order,
     appending one ScoredGroup line per group to `out` after each chunk, in input order (so a killed
     replay resumes). `score` is called from a worker thread, two chunks at a time."""
-    from rlcoder.grpo import score_item
+    from rlcoder.rl_loop import score_item
 
     mode = RewardMode(cfg.reward.mode)
     stats = ReplayStats(out)

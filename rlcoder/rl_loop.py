@@ -48,18 +48,27 @@ class StepBuffer:
         self.stale = 0
 
 
-def groups_of(buf: StepBuffer, step: int) -> list[ScoredGroup]:
-    """Regroup a step's flat, problem-contiguous records into one ScoredGroup per prompt."""
+def group_scored(
+    rollouts: Sequence[Rollout],
+    verdicts: Sequence[Verdict],
+    rewards: Sequence[float | None],
+    step: int | None = None,
+) -> list[ScoredGroup]:
+    """Regroup flat, problem-contiguous records into one ScoredGroup per prompt: a group starts where
+    the problem changes or a rollout has sample_index 0. The group's step is `step`, else the rollouts'."""
     groups: list[ScoredGroup] = []
-    for r, v, w in zip(buf.rollouts, buf.verdicts, buf.rewards, strict=True):
+    for r, v, w in zip(rollouts, verdicts, rewards, strict=True):
         if not groups or groups[-1].problem_id != r.problem_id or r.sample_index == 0:
-            groups.append(
-                ScoredGroup(problem_id=r.problem_id, rollouts=[], verdicts=[], rewards=[], step=step)
-            )
+            groups.append(ScoredGroup(r.problem_id, [], [], [], step=r.step if step is None else step))
         groups[-1].rollouts.append(r)
         groups[-1].verdicts.append(v)
         groups[-1].rewards.append(w)
     return groups
+
+
+def groups_of(buf: StepBuffer, step: int) -> list[ScoredGroup]:
+    """A step's records, as they go to the run directory."""
+    return group_scored(buf.rollouts, buf.verdicts, buf.rewards, step=step)
 
 
 def step_summary(buf: StepBuffer) -> dict[str, float]:

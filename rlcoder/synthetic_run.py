@@ -63,7 +63,7 @@ def score_groups(
     groups: list[ScoredGroup], problems: dict[str, Problem], score: SyncScorer, cfg: RunConfig
 ) -> None:
     """Fill in verdicts and rewards, as the learner records them."""
-    from rlcoder.grpo import score_item
+    from rlcoder.rl_loop import score_item
 
     items = [score_item(problems[g.problem_id], r, cfg) for g in groups for r in g.rollouts]
     verdicts = iter(score(items))
