@@ -26,6 +26,7 @@ OVERRIDES = [
     "data.limit=2",
     # 2 problems memorized well enough that sampling at temperature 1 mostly, not always, solves them
     "learner.sft.epochs=100",
+    "learner.sft.mutants_per_problem=0",  # reference solutions only: a shorter SFT
     "learner.sft.batch_size=2",
     "learner.prompts_per_step=2",
     f"rollout.samples_per_prompt={GROUP}",
