@@ -330,16 +330,20 @@ def completion_item(
     item_id: str = "",
     timeout_s: float = 10.0,
     memory_mb: int = 1024,
+    public: bool = False,
 ) -> ScoreItem:
-    """The ScoreItem that scores `completion` against the problem's tests.
+    """The ScoreItem that scores `completion` against the problem's tests (only its public tests, the
+    source of multi-turn feedback, with `public`).
 
     For `complete` problems the question (signature, docstring and any imports it has) goes along
     as the code the completion continues, so a body-only answer or one that dropped the question's
     imports still runs.
     """
+    if public and not problem.public_test:
+        raise ValueError(f"{problem.problem_id}: no public tests (rlcoder.public_tests.with_public_tests)")
     return ScoreItem(
         completion=completion,
-        test=problem.test,
+        test=problem.public_test if public else problem.test,
         test_kind=problem.test_kind,
         entry_point=problem.entry_point,
         prompt=problem.question if problem.style == "complete" else "",
