@@ -30,18 +30,17 @@ def format_feedback(verdict: Verdict, public_test: str, kind: TestKind, max_char
     """The feedback message for a public-test verdict, at most `max_chars` characters."""
     if max_chars < len(ASK) + 40:
         raise ValueError(f"feedback_max_chars must be at least {len(ASK) + 40}, got {max_chars}")
-    parts = [_headline(verdict)]
-    shown = _failing_test(verdict.detail, public_test, kind)
-    if shown:
-        parts.append(shown)
-    if verdict.detail:
-        parts.append(f"Error: {verdict.detail}")
-    rest = _rest_of_output(verdict)
     budget = max_chars - len(ASK) - 2
-    body = _clip("\n".join(parts), budget)
-    room = budget - len(body) - len("\nOutput (last lines):\n")
-    if rest and room > 40:
-        body += "\nOutput (last lines):\n" + _clip_tail(rest, room)
+    # filled in priority order (what went wrong, the failing test, the output), shown in reading order
+    head = _clip(_headline(verdict) + (f"\nError: {verdict.detail}" if verdict.detail else ""), budget)
+    room = budget - len(head) - 1
+    shown = _failing_test(verdict.detail, public_test, kind, room)
+    room -= len(shown) + 1 if shown else 0
+    rest = _rest_of_output(verdict)
+    label = "Output (last lines):\n"
+    tail = label + _clip_tail(rest, room - len(label)) if rest and room - len(label) > 40 else ""
+    first, _, error = head.partition("\n")
+    body = "\n".join(part for part in (first, shown, error, tail) if part)
     return f"{body}\n\n{ASK}"
 
 
@@ -56,17 +55,27 @@ def _headline(v: Verdict) -> str:
     }.get(v.status, f"Your code did not pass the tests: {v.status.value}{tally}.")
 
 
-def _failing_test(detail: str, public_test: str, kind: TestKind) -> str:
-    """The source of the public test the detail names: a pytest function or class, a check() line, or
-    a stdio case's input."""
+def _failing_test(detail: str, public_test: str, kind: TestKind, room: int) -> str:
+    """The source of the public test the detail names (a pytest function or class, a check() line, a
+    stdio case's input) within `room` characters, or "" when it does not fit or cannot be found."""
     if kind is TestKind.STDIO:
-        return _stdio_case(detail, public_test)
-    if kind is TestKind.CHECK:
-        match = _TEST_LINE.search(detail)
-        lines = public_test.splitlines()
-        if match and 0 < int(match.group(1)) <= len(lines):
-            return f"Failing check: `{lines[int(match.group(1)) - 1].strip()}`"
-        return ""
+        text = _stdio_case(detail, public_test, room - 40)
+    elif kind is TestKind.CHECK:
+        text = _check_line(detail, public_test)
+    else:
+        text = _pytest_source(detail, public_test, room - 40)
+    return text if 0 < len(text) <= room else ""
+
+
+def _check_line(detail: str, public_test: str) -> str:
+    match = _TEST_LINE.search(detail)
+    lines = public_test.splitlines()
+    if match and 0 < int(match.group(1)) <= len(lines):
+        return f"Failing check: `{lines[int(match.group(1)) - 1].strip()}`"
+    return ""
+
+
+def _pytest_source(detail: str, public_test: str, room: int) -> str:
     name = detail.partition(":")[0].split("::")[0].split("[")[0].strip()
     if not name.startswith(("test", "Test")):
         return ""
@@ -76,12 +85,15 @@ def _failing_test(detail: str, public_test: str, kind: TestKind) -> str:
         return ""
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
-            source = ast.get_source_segment(public_test, node) or ""
-            return f"Failing test:\n```python\n{_clip(source, 800)}\n```"
+            start = min(
+                [node.lineno, *(d.lineno for d in node.decorator_list)]
+            )  # parametrize shows the cases
+            source = "\n".join(public_test.splitlines()[start - 1 : node.end_lineno])
+            return f"Failing test:\n```python\n{_clip(source, min(room, 800))}\n```"
     return ""
 
 
-def _stdio_case(detail: str, public_test: str) -> str:
+def _stdio_case(detail: str, public_test: str, room: int) -> str:
     match = _CASE.match(detail)
     try:
         cases = json.loads(public_test)
@@ -91,7 +103,7 @@ def _stdio_case(detail: str, public_test: str) -> str:
         return ""
     case = cases[int(match.group(1))]
     given = case.get("input", "") if isinstance(case, dict) else ""
-    return f"Input of the failing case:\n```\n{_clip(str(given), 400)}\n```"
+    return f"Input of the failing case:\n```\n{_clip(str(given), min(room, 400))}\n```"
 
 
 def _rest_of_output(v: Verdict) -> str:
