@@ -219,5 +219,5 @@ def test_helpers_for_single_turn_rollouts_and_config_limits() -> None:
         episode_reward(r, RewardMode.BINARY)
     with pytest.raises(ConfigError, match="max_episode_tokens"):
         load_config(None, ["rollout.max_episode_tokens=4096"])
-    with pytest.raises(ConfigError, match="rollout.turns"):
+    with pytest.raises(ConfigError, match=r"rollout\.turns"):
         load_config(None, ["rollout.turns=0"])
