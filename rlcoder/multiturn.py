@@ -26,6 +26,7 @@ from rlcoder.records import (
     Rollout,
     RolloutRequest,
     SamplingSpec,
+    ScoredGroup,
     ScoreItem,
     TurnRecord,
     Verdict,
@@ -245,3 +246,29 @@ def verdict_after_turn(rollout: Rollout, turn: int) -> Verdict | None:
     if not rollout.turns:
         return None
     return rollout.turns[min(turn, len(rollout.turns)) - 1].verdict
+
+
+def groups_after_turn(
+    groups: Sequence[Sequence[Rollout]], turn: int, mode: RewardMode = RewardMode.BINARY
+) -> list[ScoredGroup]:
+    """The episodes scored as if each had stopped after `turn` turns (all-test verdicts), one group per
+    problem: `EvalSummary.from_groups` on these gives pass@k at that turn (OpenCodeInterpreter's
+    "+ execution feedback" column is the last turn's)."""
+    out = []
+    for group in groups:
+        verdicts = [verdict_after_turn(r, turn) for r in group]
+        if any(v is None for v in verdicts):
+            raise ValueError(
+                f"{group[0].problem_id}: episodes without turn verdicts (run_episodes makes them)"
+            )
+        kept = [v for v in verdicts if v is not None]
+        out.append(
+            ScoredGroup(
+                group[0].problem_id,
+                list(group),
+                kept,
+                [reward_from_verdict(v, mode) for v in kept],
+                step=group[0].step,
+            )
+        )
+    return out

@@ -13,6 +13,7 @@ from rlcoder.multiturn import (
     episode_reward,
     feedback_token_ids,
     final_verdict,
+    groups_after_turn,
     run_episodes,
     verdict_after_turn,
 )
@@ -221,3 +222,14 @@ def test_helpers_for_single_turn_rollouts_and_config_limits() -> None:
         load_config(None, ["rollout.max_episode_tokens=4096"])
     with pytest.raises(ConfigError, match=r"rollout\.turns"):
         load_config(None, ["rollout.turns=0"])
+
+
+def test_per_turn_pass_rates_for_eval(tokenizer) -> None:
+    from rlcoder.evaluate import EvalSummary
+
+    fleet = ScriptedFleet(tokenizer, right_first=1)
+    _, group = episodes(tokenizer, config(), fleet, n=4)
+    rates = [EvalSummary.from_groups(groups_after_turn([group], t)).pass_rate for t in (1, 2, 3)]
+    assert rates == [0.25, 1.0, 1.0]
+    with pytest.raises(ValueError, match="without turn verdicts"):
+        groups_after_turn([[Rollout("0-a-0", "a", 0, "p", [1], [2], [0.0], "t", "stop", 0)]], 1)
