@@ -146,3 +146,20 @@ def test_feedback_from_real_verdicts_never_holds_hidden_test_text(client) -> Non
             assert secret not in text, (problem.problem_id, secret)
             checked += 1
     assert failing > len(items) // 2 and checked > 5 * failing
+
+
+def test_reference_solutions_pass_their_public_tests(client) -> None:
+    """The split keeps tests runnable: every bundled and HumanEval reference passes its public part."""
+    from rlcoder.humaneval import load_humaneval
+    from rlcoder.problems import reference_item
+
+    problems = [with_public_tests(p, 1) for p in [*bundled_problems(), *load_humaneval()]]
+    items = []
+    for p in problems:
+        item = reference_item(p)
+        item.test, item.item_id = p.public_test, p.problem_id
+        items.append(item)
+    verdicts = asyncio.run(client.score(items))
+    failed = [(v.item_id, v.status.value, v.detail) for v in verdicts if v.status is not VerdictStatus.PASS]
+    assert not failed
+    assert sum(has_hidden_tests(p) for p in problems) >= len(problems) - 20
