@@ -196,11 +196,18 @@ def _iter_source(source: str, streaming: bool) -> Iterator[Problem]:
 
         return iter(load_humaneval())
     path = Path(source).expanduser()
+    return _iter_rows(open_rows(source, streaming), str(path) if path.exists() else source)
+
+
+def open_rows(source: str, streaming: bool = False) -> Iterable[Mapping[str, Any]]:
+    """The raw rows of a local file or directory (parquet, jsonl, json, arrow, save_to_disk) or of a
+    hub dataset ("<id>" or "<id>:<split>"). ProblemLoadError when the source cannot be read."""
+    path = Path(source).expanduser()
     if path.exists():
-        return _iter_rows(_open_local(path, streaming), str(path))
+        return _open_local(path, streaming)
     if source.endswith(tuple(_LOCAL_SUFFIXES)) or source.startswith((".", "/", "~")):
         raise ProblemLoadError(f"{source}: no such file or directory")
-    return _iter_rows(_open_hub(source, streaming), source)
+    return _open_hub(source, streaming)
 
 
 def _iter_rows(rows: Iterable[Mapping[str, Any]], source: str) -> Iterator[Problem]:
