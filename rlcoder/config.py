@@ -86,7 +86,7 @@ class RolloutConfig(Section):
         1, gt=0, description="max turns of an episode; above 1, failed answers get execution feedback"
     )
     feedback_max_chars: int = Field(
-        1200, gt=0, description="multi-turn: the feedback message is truncated to this many characters"
+        1200, ge=200, description="multi-turn: the feedback message is truncated to this many characters"
     )
     turn_discount: float = Field(
         1.0, gt=0.0, le=1.0, description="multi-turn: the reward is multiplied by this per extra turn"

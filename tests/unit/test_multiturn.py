@@ -222,6 +222,12 @@ def test_helpers_for_single_turn_rollouts_and_config_limits() -> None:
         load_config(None, ["rollout.max_episode_tokens=4096"])
     with pytest.raises(ConfigError, match=r"rollout\.turns"):
         load_config(None, ["rollout.turns=0"])
+    with pytest.raises(ConfigError, match=r"rollout\.feedback_max_chars"):
+        load_config(None, ["rollout.feedback_max_chars=100"])
+    with pytest.raises(ConfigError, match=r"rollout\.turn_discount"):
+        load_config(None, ["rollout.turn_discount=1.5"])
+    with pytest.raises(ConfigError, match=r"data\.public_tests"):
+        load_config(None, ["data.public_tests=0"])
 
 
 def test_per_turn_pass_rates_for_eval(tokenizer) -> None:
