@@ -40,6 +40,15 @@ def _add_data_dedup_args(p: argparse.ArgumentParser) -> None:
     add_dedup_args(p)
 
 
+def _late(module: str, adder: str) -> Callable[[argparse.ArgumentParser], None]:
+    """An argument adder that lives in the command's own module (imported when the parser is built)."""
+
+    def add(p: argparse.ArgumentParser) -> None:
+        getattr(importlib.import_module(module), adder)(p)
+
+    return add
+
+
 COMMANDS: dict[tuple[str, ...], tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = {
     ("train",): (
         "run the config's stages (sft, then grpo) as one resumable job",
@@ -55,6 +64,26 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, Callable[[argparse.ArgumentParse
         "SFT initialization on reference solutions (learner.sft.stages in order) into <run_dir>/sft",
         "rlcoder.sft:cmd_sft",
         _add_config_args,
+    ),
+    ("eval",): (
+        "sample n completions per eval problem with the rollout fleet and report pass@1 / pass@k",
+        "rlcoder.evaluate:cmd_eval",
+        _late("rlcoder.evaluate", "add_eval_args"),
+    ),
+    ("replay",): (
+        "re-score stored rollouts (no model, no GPU) and diff the verdicts against the recorded ones",
+        "rlcoder.replay_cli:cmd_replay",
+        _late("rlcoder.replay_cli", "add_replay_args"),
+    ),
+    ("report",): (
+        "summarize stored verdicts: pass rate per step/difficulty/subset, verdicts, pass@k; HTML charts",
+        "rlcoder.replay_cli:cmd_report",
+        _late("rlcoder.replay_cli", "add_report_args"),
+    ),
+    ("export",): (
+        "write passing completions as an SFT (rejection-sampling) dataset that `rlcoder sft` reads",
+        "rlcoder.replay_cli:cmd_export",
+        _late("rlcoder.replay_cli", "add_export_args"),
     ),
     ("tiny-model",): (
         "build the tiny offline model and tokenizer (deterministic, no download)",

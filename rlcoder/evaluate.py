@@ -1,15 +1,26 @@
 """Measuring a policy: sample n completions per problem with the rollout fleet, score them, and
-summarize as pass rates and unbiased pass@k (Chen et al. 2021, the Codex paper)."""
+summarize as pass rates and unbiased pass@k (Chen et al. 2021, the Codex paper); `rlcoder eval`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from rlcoder.config import RunConfig
-from rlcoder.records import Problem, RolloutRequest, SamplingSpec, ScoredGroup, VerdictStatus
+from rlcoder.records import (
+    Problem,
+    Rollout,
+    RolloutRequest,
+    SamplingSpec,
+    ScoredGroup,
+    Verdict,
+    VerdictStatus,
+)
 from rlcoder.seams import RolloutSource, Scorer
 
 
@@ -34,17 +45,20 @@ class EvalSummary:
     infra_errors: int = 0
 
     @classmethod
-    def from_groups(cls, groups: Sequence[ScoredGroup]) -> EvalSummary:
+    def from_groups(
+        cls, groups: Sequence[ScoredGroup], by: Literal["problem", "group"] = "problem"
+    ) -> EvalSummary:
+        """Counts per problem (eval: one policy), or per group (a training run: each step's group
+        comes from another policy, so its samples are not pooled with other steps')."""
         out = cls()
-        for g in groups:
+        for i, g in enumerate(groups):
+            key = g.problem_id if by == "problem" else f"{g.step}/{g.problem_id}/{i}"
             for v in g.verdicts:
                 if v.status is VerdictStatus.INFRA_ERROR:
                     out.infra_errors += 1
                     continue
-                out.samples[g.problem_id] = out.samples.get(g.problem_id, 0) + 1
-                out.passed[g.problem_id] = out.passed.get(g.problem_id, 0) + int(
-                    v.status is VerdictStatus.PASS
-                )
+                out.samples[key] = out.samples.get(key, 0) + 1
+                out.passed[key] = out.passed.get(key, 0) + int(v.status is VerdictStatus.PASS)
         return out
 
     @property
@@ -60,6 +74,30 @@ class EvalSummary:
 
     def solved(self) -> int:
         return sum(1 for c in self.passed.values() if c > 0)
+
+    def pass_at_ks(self, ks: Sequence[int]) -> dict[int, tuple[float, int]]:
+        """k -> (mean pass@k, how many problems had at least k samples), for every k some have."""
+        out = {}
+        for k in ks:
+            eligible = sum(1 for n in self.samples.values() if n >= k)
+            if eligible:
+                out[k] = (self.pass_at(k), eligible)
+        return out
+
+
+def group_scored(
+    rollouts: Sequence[Rollout], verdicts: Sequence[Verdict], rewards: Sequence[float | None]
+) -> list[ScoredGroup]:
+    """Regroup flat, problem-contiguous records into one ScoredGroup per prompt: a group starts where
+    the problem changes or a rollout has sample_index 0."""
+    groups: list[ScoredGroup] = []
+    for r, v, w in zip(rollouts, verdicts, rewards, strict=True):
+        if not groups or groups[-1].problem_id != r.problem_id or r.sample_index == 0:
+            groups.append(ScoredGroup(r.problem_id, [], [], [], step=r.step))
+        groups[-1].rollouts.append(r)
+        groups[-1].verdicts.append(v)
+        groups[-1].rewards.append(w)
+    return groups
 
 
 def sample_and_score(
@@ -85,10 +123,93 @@ def sample_and_score(
     items = [score_item(problems[r.problem_id], r, cfg) for r in rollouts]
     verdicts = asyncio.run(scorer.score(items))
     mode = RewardMode(cfg.reward.mode)
-    groups: dict[str, ScoredGroup] = {}
-    for r, v in zip(rollouts, verdicts, strict=True):
-        g = groups.setdefault(r.problem_id, ScoredGroup(r.problem_id, [], [], [], step=r.step))
-        g.rollouts.append(r)
-        g.verdicts.append(v)
-        g.rewards.append(reward_from_verdict(v, mode))
-    return list(groups.values())
+    return group_scored(rollouts, verdicts, [reward_from_verdict(v, mode) for v in verdicts])
+
+
+# ---------------------------------------------------------------------------------------------
+# `rlcoder eval`
+
+
+def add_eval_args(p: Any) -> None:
+    p.add_argument("--config", "-c", help="YAML run config (rollout, reward and eval settings)")
+    p.add_argument(
+        "--model", help="model to evaluate: a directory, hub id or 'tiny' (default: model.name_or_path)"
+    )
+    p.add_argument("--problems", help="eval set (default: data.eval_source), e.g. bundled:eval or humaneval")
+    p.add_argument("--n", type=int, help="samples per problem (default: eval.samples_per_problem)")
+    p.add_argument("--k", default="1,2,4,8,16", help="pass@k for these k (comma-separated, k <= n)")
+    p.add_argument("--limit", type=int, help="only the first N problems")
+    p.add_argument("--out", help="output folder (default: <run_dir>/eval/<problems>)")
+    p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="dotted config overrides")
+
+
+def cmd_eval(args: Any) -> int:
+    """Sample n completions per eval problem with the rollout fleet, score them with the reward
+    service, and report pass@1 / pass@k through the replay summary code; the scored samples are saved
+    as ScoredGroup lines, so `rlcoder replay` can re-score them later."""
+    import json
+    from pathlib import Path
+
+    from rlcoder.config import ConfigError, load_config
+    from rlcoder.problems import ProblemLoadError, load_problems
+    from rlcoder.report import format_summary, html_report, parse_ks, summarize
+    from rlcoder.run_dir import atomic_write_text
+
+    cfg = load_config(args.config, args.overrides)
+    source = args.problems or cfg.data.eval_source
+    n = args.n or cfg.eval.samples_per_problem
+    try:
+        ks = [k for k in parse_ks(args.k) if k <= n]
+        problems = {p.problem_id: p for p in load_problems(source, limit=args.limit)}
+    except (ProblemLoadError, ValueError) as exc:
+        raise ConfigError(f"eval: {exc}") from None
+    out = Path(args.out or Path(cfg.run_dir) / "eval" / source.replace(":", "_").replace("/", "_"))
+    groups, dropped = _sample(cfg, args.model or cfg.model.name_or_path, problems, n)
+    out.mkdir(parents=True, exist_ok=True)
+    from rlcoder.records import to_json
+
+    atomic_write_text(out / "samples.jsonl", "".join(to_json(g) + "\n" for g in groups))
+    summary = summarize(groups, problems, ks, by="problem")
+    text = format_summary(summary)
+    print(
+        f"eval of {args.model or cfg.model.name_or_path} on {source}: {len(groups)} problems x {n} samples "
+        f"({dropped} prompts over data.max_prompt_tokens left out)\n\n{text}"
+    )
+    result = {
+        "model": args.model or cfg.model.name_or_path,
+        "problems": source,
+        "samples_per_problem": n,
+        "temperature": cfg.rollout.temperature,
+        "pass_rate": summary.overall.value,
+        "pass_at_k": {str(k): v for k, (v, _) in summary.pass_at.items()},
+        "verdicts": summary.verdicts,
+        "prompts_too_long": dropped,
+    }
+    atomic_write_text(out / "eval_summary.json", json.dumps(result, indent=1, sort_keys=True) + "\n")
+    (out / "report.html").write_text(html_report(f"Eval on {source}", summary), encoding="utf-8")
+    print(f"wrote {out}/samples.jsonl, eval_summary.json and report.html")
+    return 0
+
+
+def _sample(
+    cfg: RunConfig, model: str, problems: dict[str, Problem], n: int
+) -> tuple[list[ScoredGroup], int]:
+    from transformers import AutoTokenizer
+
+    from rlcoder.infra import ray_session, reward_scorer, rollout_fleet
+    from rlcoder.models import resolve_model_path
+    from rlcoder.prompts import build_prompts
+
+    model_path = resolve_model_path(model)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    prompts, too_long = build_prompts(
+        problems.values(),
+        tokenizer,
+        style=cfg.data.prompt_style,
+        system_prompt=cfg.data.system_prompt,
+        max_prompt_tokens=cfg.data.max_prompt_tokens,
+    )
+    requests = [RolloutRequest(p.problem_id, p.text, p.token_ids, step=0) for p in prompts]
+    print(f"[eval] {len(requests)} problems x {n} samples with {model_path}", file=sys.stderr, flush=True)
+    with ray_session(cfg), reward_scorer(cfg) as scorer, rollout_fleet(cfg, model_path) as fleet:
+        return sample_and_score(fleet, scorer, problems, requests, cfg, n), len(too_long)

@@ -57,8 +57,9 @@ def grpo_args(cfg: RunConfig, output_dir: Path, *, on_gpu: bool) -> Any:
         loss_type=grpo.loss_type,
         beta=grpo.beta,
         epsilon=grpo.epsilon,
+        top_entropy_quantile=grpo.top_entropy_quantile,
         # The fleet samples with vLLM; its logprobs differ from the learner's. Token-level truncated IS.
-        vllm_importance_sampling_correction=True,
+        vllm_importance_sampling_correction=grpo.importance_sampling_cap is not None,
         vllm_importance_sampling_mode="token_truncate",
         vllm_importance_sampling_clip_max=grpo.importance_sampling_cap,
         bf16=on_gpu and cfg.model.dtype == "bfloat16",

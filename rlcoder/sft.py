@@ -11,12 +11,13 @@ import math
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from rlcoder.config import ConfigError, RunConfig, sft_batch_plan
-from rlcoder.records import Problem
+from rlcoder.problems import SyncScorer
+from rlcoder.records import Problem, VerdictStatus
 
 SUMMARY_FILE = "sft_summary.json"  # written last: its presence marks a complete checkpoint
 
@@ -46,7 +47,8 @@ class SftSummary:
 
 
 def sft_dataset(problems: list[Problem], tokenizer: Any, cfg: RunConfig):  # -> (datasets.Dataset, counts)
-    """Prompt/completion rows (TRL's prompt-completion format) for the problems' reference solutions.
+    """Prompt/completion rows (TRL's prompt-completion format) for the problems' reference solutions,
+    and for failing mutants of them when learner.sft.mutants_per_problem asks for some.
 
     Problems whose prompt is over data.max_prompt_tokens, or whose whole example is over
     learner.sft.max_length, are dropped rather than truncated: a truncated example teaches the model
@@ -60,7 +62,7 @@ def sft_dataset(problems: list[Problem], tokenizer: Any, cfg: RunConfig):  # -> 
 
     rows: dict[str, list[str]] = {"prompt": [], "completion": []}
     too_long_prompt = too_long = 0
-    for problem in problems:
+    for problem in with_mutants(problems, cfg.learner.sft.mutants_per_problem):
         try:
             ex = render_sft_example(
                 problem,
@@ -79,6 +81,32 @@ def sft_dataset(problems: list[Problem], tokenizer: Any, cfg: RunConfig):  # -> 
         rows["completion"].append(_end_on_eos(ex.completion, tokenizer.eos_token))
     counts = {"dropped_prompt_too_long": too_long_prompt, "dropped_over_max_length": too_long}
     return datasets.Dataset.from_dict(rows), counts
+
+
+def with_mutants(
+    problems: list[Problem], per_problem: int, scorer: SyncScorer | None = None
+) -> list[Problem]:
+    """The problems, each followed by up to `per_problem` copies whose solution is a single-edit
+    mutant that fails the problem's tests quickly (checked by `scorer`, the sandbox by default;
+    mutants that pass, loop or exhaust memory are skipped: they would only slow RL's reward down)."""
+    if per_problem == 0:
+        return list(problems)
+    from rlcoder.mutants import mutants
+    from rlcoder.problems import reference_item
+
+    if scorer is None:
+        from reward import score as scorer
+    candidates = [
+        replace(p, solution=m)
+        for p in problems
+        for m in mutants(p.solution, 4 * per_problem, seed=p.problem_id)
+    ]
+    verdicts = scorer([reference_item(c, timeout_s=2.0) for c in candidates])
+    failing: dict[str, list[Problem]] = {}
+    for c, v in zip(candidates, verdicts, strict=True):
+        if v.status in (VerdictStatus.FAIL, VerdictStatus.ERROR):
+            failing.setdefault(c.problem_id, []).append(c)
+    return [q for p in problems for q in [p, *failing.get(p.problem_id, [])[:per_problem]]]
 
 
 def _end_on_eos(completion: str, eos: str | None) -> str:

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from rlcoder.config import RunConfig, write_resolved
+from rlcoder.infra import ray_session, reward_scorer, rollout_fleet
 from rlcoder.run_dir import RunDir, StageDir, atomic_write_text
 from rlcoder.seams import RLSetup
 
@@ -59,83 +58,6 @@ def run_train(cfg: RunConfig, log: Log = log_stderr) -> dict[str, Any]:
     if results:
         atomic_write_text(summary, json.dumps(results, indent=2, sort_keys=True))
     return results
-
-
-# ---------------------------------------------------------------------------------------------
-# Infrastructure the RL stages share: Ray, the reward service, the rollout fleet.
-
-
-@contextmanager
-def ray_session(cfg: RunConfig) -> Iterator[None]:
-    """Join the configured cluster (or the one a `ray job submit` runs in), else start a local
-    Ray on loopback; shut down only a Ray we started."""
-    import ray
-
-    if ray.is_initialized():
-        yield
-        return
-    if joins_cluster(cfg):
-        ray.init(address=cfg.ray.address or os.environ["RAY_ADDRESS"], log_to_driver=True)
-    else:
-        ray.init(
-            num_cpus=cfg.ray.num_cpus,
-            include_dashboard=cfg.ray.include_dashboard,
-            _node_ip_address="127.0.0.1",
-            log_to_driver=True,
-        )
-    try:
-        yield
-    finally:
-        ray.shutdown()
-
-
-@contextmanager
-def reward_scorer(cfg: RunConfig) -> Iterator[Any]:
-    """A RewardClient for the configured service URL; else for a service this run starts: on this
-    machine when Ray is local, as a Ray actor on the cluster when the run joined one."""
-    import ray
-
-    from reward.client import RewardClient
-
-    r = cfg.reward
-
-    def client(url: str) -> Any:
-        return RewardClient(
-            url, max_concurrency=r.max_concurrency, retries=r.retries, request_timeout_s=r.request_timeout_s
-        )
-
-    if r.url:
-        yield client(r.url)
-    elif joins_cluster(cfg):
-        from rlcoder.reward_actor import start_reward_actor
-
-        actor, url = start_reward_actor(r.workers, r.port, num_cpus=r.actor_cpus)
-        try:
-            yield client(url)
-        finally:
-            ray.get(actor.stop.remote())
-            ray.kill(actor)
-    else:
-        from reward.launch import RewardService
-
-        with RewardService(host=r.host, port=r.port, workers=r.workers) as service:
-            yield client(service.url)
-
-
-def joins_cluster(cfg: RunConfig) -> bool:
-    """True when the run joins an existing Ray cluster (configured, or a `ray job submit`)."""
-    return bool(cfg.ray.address or os.environ.get("RAY_ADDRESS"))
-
-
-@contextmanager
-def rollout_fleet(cfg: RunConfig, model_path: str) -> Iterator[Any]:
-    from rollout.fleet import RolloutFleet
-
-    fleet = RolloutFleet(cfg, model_path)
-    try:
-        yield fleet
-    finally:
-        fleet.shutdown()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,9 +106,10 @@ def run_rl_stage(cfg: RunConfig, algo: str, model_path: str, stage: StageDir, lo
 
 
 def evaluate_once(rl: RLSetup, when: str) -> dict[str, Any]:
-    """Evaluate the fleet's current policy on the train prompts, once (a resumed run reuses it)."""
+    """Evaluate the fleet's current policy on the train prompts, once (a resumed run reuses it):
+    eval_<when>.json (the summary) and eval_<when>.jsonl (the scored samples)."""
     from rlcoder.evaluate import EvalSummary, sample_and_score
-    from rlcoder.records import RolloutRequest
+    from rlcoder.records import RolloutRequest, to_json
 
     path = rl.stage.root / f"eval_{when}.json"
     if path.is_file():
@@ -195,6 +118,8 @@ def evaluate_once(rl: RLSetup, when: str) -> dict[str, Any]:
     requests = [RolloutRequest(p.problem_id, p.text, p.token_ids, step=0) for p in rl.prompts]
     rl.log(f"[eval] {when} RL: {len(requests)} problems x {n} samples")
     groups = sample_and_score(rl.fleet, rl.scorer, rl.problems, requests, rl.cfg, n)
+    # the scored samples too, for `rlcoder report` / `rlcoder replay`
+    atomic_write_text(path.with_suffix(".jsonl"), "".join(to_json(g) + "\n" for g in groups))
     summary = EvalSummary.from_groups(groups)
     result = {
         "pass_rate": summary.pass_rate,

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from rlcoder.records import VerdictStatus
-from rlcoder.run_dir import RunDir
+from rlcoder.run_dir import RunDir, read_groups
 
 pytestmark = pytest.mark.e2e
 
@@ -104,6 +104,8 @@ def test_train_sft_then_grpo_killed_and_resumed(tmp_path):
     assert before.keys() == after.keys()
     assert any(not before[k].equal(after[k]) for k in before)
 
+    for when in ("before", "after"):  # the evaluation samples are kept for `rlcoder report`
+        assert sum(len(g.rollouts) for g in read_groups(grpo.root / f"eval_{when}.jsonl")) == 4 * 4
     summary = json.loads((run_dir / "summary.json").read_text())
     assert 0.0 <= summary["before"]["pass_rate"] <= 1.0
     assert 0.0 <= summary["after"]["pass_rate"] <= 1.0

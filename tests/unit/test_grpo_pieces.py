@@ -99,6 +99,16 @@ def test_grpo_args_maps_batch_plan_and_loss(tmp_path):
     assert args.beta == 0.001 and args.loss_type == "dapo"
     assert args.bf16 is False and args.use_cpu is True
     assert args.vllm_importance_sampling_correction is True
+    assert args.vllm_importance_sampling_clip_max == 2.0
+
+    assert args.top_entropy_quantile == 1.0
+
+    other = load_config(
+        None, ["learner.grpo.importance_sampling_cap=null", "learner.grpo.top_entropy_quantile=0.2"]
+    )
+    other_args = grpo_args(other, Path(tmp_path), on_gpu=False)
+    assert other_args.vllm_importance_sampling_correction is False
+    assert other_args.top_entropy_quantile == 0.2
 
 
 def test_rollout_func_asks_one_group_per_distinct_prompt():
