@@ -74,9 +74,7 @@ def main() -> int:
     spec = EngineSpec("transformers", str(out / "sft"), max_model_len=cfg.model.max_model_len, seed=cfg.seed)
     fleet = WorkerFleet(RolloutWorker(spec, "bench", sync_tolerance=0.05))
     print(
-        "| problems | samples | "
-        + " | ".join(f"turn {t}" for t in range(1, args.turns + 1))
-        + " | seconds |"
+        "| problems | samples | " + " | ".join(f"turn {t}" for t in range(1, args.turns + 1)) + " | seconds |"
     )
     with RewardService(workers=cfg.reward.workers) as svc:
         client = RewardClient(svc.url)

@@ -115,11 +115,13 @@ def conversation_dataset(
 
 
 # ---------------------------------------------------------------------------------------------
-# Feedback conversations built from problems: a wrong first answer, the real feedback on it, the
-# reference solution. Warms a model up to answer again after feedback (the laptop run has no
+# Feedback conversations built from problems: a wrong first answer (a single-edit mutant of the
+# reference that fails the public tests, else a stub), the sandbox's real feedback on it, then the
+# reference solution. Warms a model up to fix its code after feedback (the laptop has no
 # Code-Feedback download).
 
 FEEDBACK_PREFIX = "feedback:"  # "conversations:feedback:<problem source>"
+_MUTANTS_TRIED = 4
 
 
 def stub_answer(problem: Problem) -> str:
@@ -130,32 +132,53 @@ def stub_answer(problem: Problem) -> str:
     return f"```python\n{decl}\n    return None\n```"
 
 
+def wrong_answers(problem: Problem) -> list[str]:
+    """First-answer candidates, best first: mutants of the reference, then the stub."""
+    from rlcoder.mutants import mutants
+
+    fenced = [
+        f"```python\n{m.strip()}\n```"
+        for m in mutants(problem.solution, _MUTANTS_TRIED, seed=problem.problem_id)
+    ]
+    return [*fenced, stub_answer(problem)]
+
+
 def feedback_rows(
     problems: list[Problem], cfg: RunConfig, scorer: SyncScorer | None = None
 ) -> list[dict[str, Any]]:
-    """One conversation per problem whose stub answer fails its public tests (with the sandbox's real
-    feedback); `scorer` defaults to the in-process reward sandbox."""
-    from rlcoder.feedback import format_feedback, needs_feedback
+    """One conversation per problem that has a first answer failing its public tests, with the real
+    feedback on it; `scorer` defaults to the in-process reward sandbox."""
+    from rlcoder.feedback import format_feedback
     from rlcoder.problems import completion_item
     from rlcoder.prompts import build_messages, solution_message
     from rlcoder.public_tests import with_public_tests
+    from rlcoder.records import VerdictStatus
 
     if scorer is None:
         from reward import score
 
         scorer = score
     problems = [with_public_tests(p, cfg.data.public_tests) for p in problems]
+    candidates = [(p, answer) for p in problems for answer in wrong_answers(p)]
     items = [
-        completion_item(p, stub_answer(p), public=True, timeout_s=cfg.reward.timeout_s) for p in problems
+        completion_item(p, a, public=True, timeout_s=min(cfg.reward.timeout_s, 2.0)) for p, a in candidates
     ]
+    chosen: dict[str, tuple[str, str]] = {}
+    for (p, answer), verdict in zip(candidates, scorer(items), strict=True):
+        # a quick, readable failure: a loop or a memory blow-up teaches nothing about fixing code
+        if p.problem_id not in chosen and verdict.status in (VerdictStatus.FAIL, VerdictStatus.ERROR):
+            chosen[p.problem_id] = (
+                answer,
+                format_feedback(verdict, p.public_test, p.test_kind, cfg.rollout.feedback_max_chars),
+            )
     rows = []
-    for p, verdict in zip(problems, scorer(items), strict=True):
-        if not needs_feedback(verdict):
+    for p in problems:
+        if p.problem_id not in chosen:
             continue
-        feedback = format_feedback(verdict, p.public_test, p.test_kind, cfg.rollout.feedback_max_chars)
+        answer, feedback = chosen[p.problem_id]
         messages = build_messages(p, style=cfg.data.prompt_style, system_prompt=cfg.data.system_prompt)
         messages += [
-            {"role": "assistant", "content": stub_answer(p)},
+            {"role": "assistant", "content": answer},
             {"role": "user", "content": feedback},
             {"role": "assistant", "content": solution_message(p)},
         ]

@@ -254,21 +254,11 @@ def groups_after_turn(
     """The episodes scored as if each had stopped after `turn` turns (all-test verdicts), one group per
     problem: `EvalSummary.from_groups` on these gives pass@k at that turn (OpenCodeInterpreter's
     "+ execution feedback" column is the last turn's)."""
-    out = []
-    for group in groups:
-        verdicts = [verdict_after_turn(r, turn) for r in group]
-        if any(v is None for v in verdicts):
-            raise ValueError(
-                f"{group[0].problem_id}: episodes without turn verdicts (run_episodes makes them)"
-            )
-        kept = [v for v in verdicts if v is not None]
-        out.append(
-            ScoredGroup(
-                group[0].problem_id,
-                list(group),
-                kept,
-                [reward_from_verdict(v, mode) for v in kept],
-                step=group[0].step,
-            )
-        )
-    return out
+    from rlcoder.evaluate import group_scored  # evaluate runs episodes: imported late, no cycle
+
+    rollouts = [r for group in groups for r in group]
+    verdicts = [verdict_after_turn(r, turn) for r in rollouts]
+    kept = [v for v in verdicts if v is not None]
+    if len(kept) != len(verdicts):
+        raise ValueError("episodes without turn verdicts (run_episodes makes them)")
+    return group_scored(rollouts, kept, [reward_from_verdict(v, mode) for v in kept])

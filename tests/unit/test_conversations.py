@@ -16,6 +16,7 @@ from rlcoder.conversations import (
     feedback_rows,
     stub_answer,
     tokenize_conversation,
+    wrong_answers,
 )
 from rlcoder.multiturn import run_episodes
 from rlcoder.problems import bundled_problems
@@ -135,16 +136,29 @@ def test_feedback_conversations_from_problems_and_the_sft_stage(tokenizer, tmp_p
     problems = bundled_problems("train")[:3]
     cfg = load_config(None, ["learner.sft.max_length=2048"])
 
+    tests = {p.test for p in problems}
+    asked: list[str] = []
+
     def scorer(items):
-        assert all(i.test != p.test for i, p in zip(items, problems, strict=True))  # public tests only
-        return [Verdict(VerdictStatus.FAIL, 0, 1, detail="test_x: AssertionError: assert None == 1")] * len(
-            items
-        )
+        assert not tests & {i.test for i in items}  # public tests only
+        asked.extend(i.completion for i in items)
+        # every candidate fails but the first mutant of the first problem, which passes (a mutant
+        # that changes nothing observable): the next candidate is taken instead
+        return [
+            Verdict(VerdictStatus.PASS, 1, 1)
+            if i == 0
+            else Verdict(VerdictStatus.FAIL, 0, 1, detail="test_x: AssertionError: assert None == 1")
+            for i in range(len(items))
+        ]
 
     rows = feedback_rows(problems, cfg, scorer)
     assert len(rows) == 3
     roles = [m["role"] for m in rows[0]["messages"]]
     assert roles == ["system", "user", "assistant", "user", "assistant"]
+    first_answers = [r["messages"][2]["content"] for r in rows]
+    assert first_answers[0] == asked[1] and first_answers[1] == wrong_answers(problems[1])[0]
+    assert all(a != r["messages"][4]["content"] for a, r in zip(first_answers, rows, strict=True))
+    assert stub_answer(problems[0]) == asked[len(wrong_answers(problems[0])) - 1]  # the stub comes last
     assert "assert None == 1" in rows[0]["messages"][3]["content"]
     path = tmp_path / "feedback.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in [*rows, CODE_FEEDBACK_ROW]))
