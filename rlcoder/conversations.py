@@ -33,8 +33,10 @@ class TokenizedConversation:
     assistant_masks: list[int]  # 1 on assistant tokens (trained on), 0 on everything else
 
 
-def conversation_of(row: Mapping[str, Any], index: int) -> list[dict[str, str]]:
-    """The row's turns as chat messages, trailing non-assistant turns dropped (nothing to learn)."""
+def conversation_of(row: Mapping[str, Any], index: int) -> list[dict[str, Any]]:
+    """The row's turns as chat messages, trailing non-assistant turns dropped (nothing to learn). A
+    turn's optional "weight" (0 or 1, axolotl's convention) is kept: an assistant turn of weight 0 is
+    context, not trained on."""
     column = next((c for c in COLUMNS if c in row), None)
     if column is None:
         raise ConversationError(f"row {index}: no {' or '.join(COLUMNS)} column (columns: {sorted(row)})")
@@ -54,7 +56,10 @@ def conversation_of(row: Mapping[str, Any], index: int) -> list[dict[str, str]]:
                 f"row {index}: {column}[{i}] needs a role in {', '.join(ROLES)} and a string content, "
                 f"got role {role!r} and {type(content).__name__}"
             )
-        messages.append({"role": ROLES[role], "content": content})
+        weight = turn.get("weight", 1)
+        if weight not in (0, 1):
+            raise ConversationError(f"row {index}: {column}[{i}] weight must be 0 or 1, got {weight!r}")
+        messages.append({"role": ROLES[role], "content": content, **({"weight": 0} if weight == 0 else {})})
     while messages and messages[-1]["role"] != "assistant":
         messages.pop()
     if not messages or messages[0]["role"] == "assistant":
@@ -62,8 +67,9 @@ def conversation_of(row: Mapping[str, Any], index: int) -> list[dict[str, str]]:
     return messages
 
 
-def tokenize_conversation(messages: list[dict[str, str]], tokenizer: Any) -> TokenizedConversation:
-    """Token ids of the whole conversation and the mask of the assistant answers' tokens."""
+def tokenize_conversation(messages: list[dict[str, Any]], tokenizer: Any) -> TokenizedConversation:
+    """Token ids of the whole conversation and the mask of the assistant answers' tokens (those of
+    weight 1)."""
     eos = tokenizer.eos_token or ""
     ids: list[int] = []
     mask: list[int] = []
@@ -81,7 +87,7 @@ def tokenize_conversation(messages: list[dict[str, str]], tokenizer: Any) -> Tok
         answer = through[len(before) :]
         if eos and eos in answer:  # the answer ends at its end-of-turn token, as a sampled one does
             answer = answer[: answer.rindex(eos) + len(eos)]
-        for text, bit in ((before[len(covered) :], 0), (answer, 1)):
+        for text, bit in ((before[len(covered) :], 0), (answer, message.get("weight", 1))):
             piece = encode_text(tokenizer, text) if text else []
             ids += piece
             mask += [bit] * len(piece)
@@ -176,9 +182,12 @@ def feedback_rows(
         if p.problem_id not in chosen:
             continue
         answer, feedback = chosen[p.problem_id]
-        messages = build_messages(p, style=cfg.data.prompt_style, system_prompt=cfg.data.system_prompt)
+        messages: list[dict[str, Any]] = [
+            *build_messages(p, style=cfg.data.prompt_style, system_prompt=cfg.data.system_prompt)
+        ]
         messages += [
-            {"role": "assistant", "content": answer},
+            # the wrong answer is context only: trained on, it teaches the model to answer wrong first
+            {"role": "assistant", "content": answer, "weight": 0},
             {"role": "user", "content": feedback},
             {"role": "assistant", "content": solution_message(p)},
         ]

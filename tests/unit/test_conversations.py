@@ -55,6 +55,16 @@ def test_rows_in_code_feedback_and_sharegpt_shapes() -> None:
         conversation_of({"text": "x"}, 3)
     with pytest.raises(ConversationError, match=r"row 1: messages\[0\] needs a role"):
         conversation_of({"messages": [{"role": "robot", "content": "x"}]}, 1)
+    with pytest.raises(ConversationError, match=r"row 4: messages\[1\] weight must be 0 or 1"):
+        conversation_of(
+            {
+                "messages": [
+                    {"role": "user", "content": "x"},
+                    {"role": "assistant", "content": "y", "weight": 2},
+                ]
+            },
+            4,
+        )
     with pytest.raises(ConversationError, match="row 2: needs a user turn followed by an assistant turn"):
         conversation_of({"messages": [{"role": "user", "content": "x"}]}, 2)
 
@@ -160,6 +170,10 @@ def test_feedback_conversations_from_problems_and_the_sft_stage(tokenizer, tmp_p
     assert all(a != r["messages"][4]["content"] for a, r in zip(first_answers, rows, strict=True))
     assert stub_answer(problems[0]) == asked[len(wrong_answers(problems[0])) - 1]  # the stub comes last
     assert "assert None == 1" in rows[0]["messages"][3]["content"]
+    # only the fix is trained on: a trained wrong first answer teaches the model to answer wrong first
+    t = tokenize_conversation(conversation_of(rows[0], 0), tokenizer)
+    trained = tokenizer.decode([i for i, m in zip(t.input_ids, t.assistant_masks, strict=True) if m])
+    assert trained == rows[0]["messages"][4]["content"] + tokenizer.eos_token
     path = tmp_path / "feedback.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in [*rows, CODE_FEEDBACK_ROW]))
     dataset, counts = stage_dataset(f"conversations:{path}", tokenizer, cfg)
