@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import os
 import pathlib
 import re
 import traceback
@@ -28,6 +29,7 @@ from reward.testplan import TEST_FILENAME, TEST_MODULE
 
 Emit = Callable[..., None]
 _DETAIL_CHARS = 600
+SOLUTION_FILENAME = "solution.py"  # the basename the child writes the solution to
 
 
 @dataclass
@@ -240,6 +242,9 @@ def _run_one(
         manager.teardown(0)
         return _classify_setup(exc), f"{item.name}: error at setup: {_describe(exc, namespace)}"
     outcome, detail = "passed", ""
+    last = namespace.get("__rl_last__")
+    if isinstance(last, list):
+        last.clear()  # a failed comparison of an earlier test must not describe this test's failure
     try:
         func(**{**kwargs, **item.params})
     except BaseException as exc:
@@ -333,6 +338,17 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[\W]", "_", name)[:30]
 
 
+def _solution_line(frame: traceback.FrameSummary) -> str:
+    """Where in the solution an exception was raised: the line number and its code, for feedback."""
+    try:
+        code = (frame.line or "").strip()
+    except Exception:  # the line is read lazily from the solution file
+        code = ""
+    if len(code) > 80:
+        code = code[:77] + "..."
+    return f" (solution line {frame.lineno}: {code})" if code else f" (solution line {frame.lineno})"
+
+
 def _describe(exc: BaseException, namespace: dict[str, Any]) -> str:
     """One line for the verdict: exception type, message, the failing line of the test."""
     try:
@@ -341,11 +357,14 @@ def _describe(exc: BaseException, namespace: dict[str, Any]) -> str:
         message = "<unprintable>"
     if isinstance(exc, AssertionError) and not message:
         message = describe_last(namespace.get("__rl_last__", []))
-    where = ""
+    where = solution_at = ""
     tb = exc.__traceback__
     for frame_summary in traceback.extract_tb(tb, limit=50) if tb else []:
         if frame_summary.filename == TEST_FILENAME:
             where = f" (test line {frame_summary.lineno})"
+        elif os.path.basename(frame_summary.filename) == SOLUTION_FILENAME:
+            solution_at = _solution_line(frame_summary)
+    where = f"{solution_at}{where}"
     text = f"{type(exc).__name__}: {message}{where}" if message else f"{type(exc).__name__}{where}"
     if isinstance(exc, Skipped):
         text = "skipped at run time by the code under test: " + text

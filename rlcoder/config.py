@@ -58,6 +58,12 @@ class DataConfig(Section):
         description="system message of every chat prompt",
     )
     shuffle_seed: int = Field(0, description="seed of the problem order")
+    public_tests: int = Field(
+        1,
+        gt=0,
+        description="multi-turn: tests of a problem whose failures feedback may show (the first N test "
+        "functions, check() asserts or stdio cases); the rest stay hidden and count only in the reward",
+    )
 
 
 class RolloutConfig(Section):
@@ -75,6 +81,21 @@ class RolloutConfig(Section):
     gpu_memory_utilization: float = Field(0.85, gt=0.0, le=1.0, description="vLLM GPU memory fraction")
     sync_check_tolerance: float = Field(
         0.05, gt=0.0, description="max mean |logprob gap| between learner and engine after a weight sync"
+    )
+    turns: int = Field(
+        1, gt=0, description="max turns of an episode; above 1, failed answers get execution feedback"
+    )
+    feedback_max_chars: int = Field(
+        1200, ge=200, description="multi-turn: the feedback message is truncated to this many characters"
+    )
+    turn_discount: float = Field(
+        1.0, gt=0.0, le=1.0, description="multi-turn: the reward is multiplied by this per extra turn"
+    )
+    max_episode_tokens: int | None = Field(
+        None,
+        gt=0,
+        description="multi-turn: prompt + all turns' tokens (None = model.max_model_len); an episode ends "
+        "when its next turn (prompt so far + max_new_tokens) would not fit",
     )
 
 
@@ -241,6 +262,7 @@ class RunConfig(BaseModel):
         _rl_stage_matches_algo(self)
         if "ppo" in self.stages:
             ppo_minibatches(self)
+        episode_token_limit(self)
         return self
 
 
@@ -338,6 +360,20 @@ def sft_batch_plan(cfg: RunConfig) -> SftBatchPlan:
             f"= {per_update}"
         )
     return SftBatchPlan(sft.batch_size, per_device, procs, sft.batch_size // per_update)
+
+
+def episode_token_limit(cfg: RunConfig) -> int:
+    """Tokens a multi-turn episode may hold in all (prompt, answers, feedback): what the engine holds
+    unless rollout.max_episode_tokens asks for less."""
+    held = cfg.model.max_model_len
+    limit = cfg.rollout.max_episode_tokens
+    if limit is None:
+        return held
+    if limit > held:
+        raise ConfigError(
+            f"rollout.max_episode_tokens: {limit} tokens do not fit in model.max_model_len = {held}"
+        )
+    return limit
 
 
 # ---------------------------------------------------------------------------------------------

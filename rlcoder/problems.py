@@ -196,11 +196,18 @@ def _iter_source(source: str, streaming: bool) -> Iterator[Problem]:
 
         return iter(load_humaneval())
     path = Path(source).expanduser()
+    return _iter_rows(open_rows(source, streaming), str(path) if path.exists() else source)
+
+
+def open_rows(source: str, streaming: bool = False) -> Iterable[Mapping[str, Any]]:
+    """The raw rows of a local file or directory (parquet, jsonl, json, arrow, save_to_disk) or of a
+    hub dataset ("<id>" or "<id>:<split>"). ProblemLoadError when the source cannot be read."""
+    path = Path(source).expanduser()
     if path.exists():
-        return _iter_rows(_open_local(path, streaming), str(path))
+        return _open_local(path, streaming)
     if source.endswith(tuple(_LOCAL_SUFFIXES)) or source.startswith((".", "/", "~")):
         raise ProblemLoadError(f"{source}: no such file or directory")
-    return _iter_rows(_open_hub(source, streaming), source)
+    return _open_hub(source, streaming)
 
 
 def _iter_rows(rows: Iterable[Mapping[str, Any]], source: str) -> Iterator[Problem]:
@@ -330,16 +337,20 @@ def completion_item(
     item_id: str = "",
     timeout_s: float = 10.0,
     memory_mb: int = 1024,
+    public: bool = False,
 ) -> ScoreItem:
-    """The ScoreItem that scores `completion` against the problem's tests.
+    """The ScoreItem that scores `completion` against the problem's tests (only its public tests, the
+    source of multi-turn feedback, with `public`).
 
     For `complete` problems the question (signature, docstring and any imports it has) goes along
     as the code the completion continues, so a body-only answer or one that dropped the question's
     imports still runs.
     """
+    if public and not problem.public_test:
+        raise ValueError(f"{problem.problem_id}: no public tests (rlcoder.public_tests.with_public_tests)")
     return ScoreItem(
         completion=completion,
-        test=problem.test,
+        test=problem.public_test if public else problem.test,
         test_kind=problem.test_kind,
         entry_point=problem.entry_point,
         prompt=problem.question if problem.style == "complete" else "",

@@ -97,14 +97,14 @@ def solution_message(problem: Problem) -> str:
 # Rendering with a tokenizer (any HF tokenizer with a chat template)
 
 
-def _render(tokenizer: Any, messages: list[dict[str, str]], *, generation_prompt: bool) -> str:
+def render_chat(tokenizer: Any, messages: list[dict[str, str]], *, generation_prompt: bool) -> str:
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
     if not isinstance(text, str):
         raise TypeError(f"apply_chat_template returned {type(text).__name__}, expected str")
     return text
 
 
-def _encode(tokenizer: Any, text: str) -> list[int]:
+def encode_text(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
@@ -118,8 +118,8 @@ def build_prompt(
 ) -> PromptText:
     """The chat prompt for a problem. Raises PromptTooLong over `max_prompt_tokens`."""
     messages = build_messages(problem, style=style, system_prompt=system_prompt)
-    text = _render(tokenizer, messages, generation_prompt=True)
-    ids = _encode(tokenizer, text)
+    text = render_chat(tokenizer, messages, generation_prompt=True)
+    ids = encode_text(tokenizer, text)
     if max_prompt_tokens is not None and len(ids) > max_prompt_tokens:
         raise PromptTooLong(problem.problem_id, len(ids), max_prompt_tokens)
     return PromptText(problem.problem_id, text, ids, resolve_style(problem, style))
@@ -164,11 +164,13 @@ def render_sft_example(
     )
     messages = [*build_messages(problem, style=style, system_prompt=system_prompt)]
     messages.append({"role": "assistant", "content": solution_message(problem)})
-    full = _render(tokenizer, messages, generation_prompt=False)
+    full = render_chat(tokenizer, messages, generation_prompt=False)
     if not full.startswith(prompt.text):
         raise ValueError(
             f"{problem.problem_id}: the chat template renders the prompt differently with and without "
             "the assistant turn, so the completion cannot be split off"
         )
     completion = full[len(prompt.text) :]
-    return SFTExample(problem.problem_id, prompt.text, completion, len(_encode(tokenizer, full)), messages)
+    return SFTExample(
+        problem.problem_id, prompt.text, completion, len(encode_text(tokenizer, full)), messages
+    )

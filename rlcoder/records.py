@@ -103,8 +103,21 @@ class RolloutRequest:
 
 
 @dataclass
+class TurnRecord:
+    """One turn of a multi-turn episode: the policy's answer, how it scored, and the feedback after it."""
+
+    completion_text: str  # this turn's answer
+    finish_reason: str  # "stop" | "length" | "abort"
+    n_tokens: int = 0  # tokens the policy generated this turn
+    public_verdict: Verdict | None = None  # against the problem's public tests: the feedback's source
+    verdict: Verdict | None = None  # against all tests: what eval's per-turn pass rate counts
+    feedback: str = ""  # the user turn appended after this answer ("" when the episode ended here)
+
+
+@dataclass
 class Rollout:
-    """One sampled completion of one prompt, as the rollout fleet returns it."""
+    """One sampled completion of one prompt, as the rollout fleet returns it; for a multi-turn episode,
+    everything after the first prompt (answers and feedback turns) with `turns` describing each turn."""
 
     rollout_id: str  # unique within a run: "<step>-<problem_id>-<sample_index>"
     problem_id: str
@@ -121,6 +134,9 @@ class Rollout:
     # 1 where a completion token was produced by the policy, 0 where the environment inserted it
     # (multi-turn feedback); empty means all ones.
     env_mask: list[int] = field(default_factory=list)
+    # multi-turn episodes: one record per turn, in order (empty for a single-turn rollout);
+    # completion_text is then the last turn's answer, the one the episode's reward scores
+    turns: list[TurnRecord] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
 

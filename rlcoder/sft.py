@@ -116,6 +116,32 @@ def _end_on_eos(completion: str, eos: str | None) -> str:
     return stripped if eos and stripped.endswith(eos) else completion
 
 
+def stage_dataset(source: str, tokenizer: Any, cfg: RunConfig):  # -> (datasets.Dataset, counts)
+    """One stage's training rows: problems' reference solutions; for "conversations:<source>",
+    multi-turn conversations (a file or hub dataset) with the loss on the assistant turns; for
+    "conversations:feedback:<problem source>", feedback conversations built from those problems."""
+    from rlcoder.conversations import (
+        FEEDBACK_PREFIX,
+        PREFIX,
+        ConversationError,
+        conversation_dataset,
+        feedback_rows,
+    )
+    from rlcoder.problems import ProblemLoadError, open_rows
+
+    if not source.startswith(PREFIX):
+        return sft_dataset(load_stage(source, cfg), tokenizer, cfg)
+    inner = source[len(PREFIX) :]
+    if inner.startswith(FEEDBACK_PREFIX):
+        rows = feedback_rows(load_stage(inner[len(FEEDBACK_PREFIX) :], cfg), cfg)
+        return conversation_dataset(rows, tokenizer, cfg.learner.sft.max_length)
+    try:
+        rows = open_rows(inner)
+        return conversation_dataset(rows, tokenizer, cfg.learner.sft.max_length, limit=cfg.data.limit)
+    except (ProblemLoadError, ConversationError) as exc:
+        raise ConfigError(f"learner.sft.stages: {source}: {exc}") from None
+
+
 def load_stage(source: str, cfg: RunConfig) -> list[Problem]:
     """One stage's problems; a source that cannot be read is a ConfigError naming the stage."""
     from rlcoder.problems import ProblemLoadError, load_problems
@@ -230,7 +256,7 @@ def _prepare_stages(tokenizer: Any, cfg: RunConfig) -> list[tuple[Any, StageRepo
     out = []
     sft = cfg.learner.sft
     for i, source in enumerate(sft.stages):
-        dataset, dropped = sft_dataset(load_stage(source, cfg), tokenizer, cfg)
+        dataset, dropped = stage_dataset(source, tokenizer, cfg)
         report = StageReport(source=source, examples=len(dataset), **dropped)
         print(
             f"sft stage {i + 1}/{len(sft.stages)}: {source}: {report.examples} examples (dropped: "
