@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rlcoder.config import RunConfig, batch_plan
+from rlcoder.config import RunConfig, batch_plan, episode_token_limit
+from rlcoder.multiturn import env_mask_of
 from rlcoder.prompts import PromptText
 from rlcoder.records import Problem
 from rlcoder.rl_loop import (
@@ -48,7 +49,10 @@ def grpo_args(cfg: RunConfig, output_dir: Path, *, on_gpu: bool) -> Any:
         gradient_accumulation_steps=plan.gradient_accumulation_steps,
         steps_per_generation=plan.gradient_accumulation_steps,
         num_generations=plan.samples_per_prompt,
-        max_completion_length=cfg.rollout.max_new_tokens,
+        # one answer; a multi-turn episode holds all its turns and feedback (only dr_grpo reads this)
+        max_completion_length=cfg.rollout.max_new_tokens
+        if cfg.rollout.turns == 1
+        else episode_token_limit(cfg) - cfg.data.max_prompt_tokens,
         temperature=cfg.rollout.temperature,
         top_p=cfg.rollout.top_p,
         loss_type=grpo.loss_type,
@@ -75,10 +79,16 @@ def grpo_args(cfg: RunConfig, output_dir: Path, *, on_gpu: bool) -> Any:
 
 
 def make_rollout_func(
-    fleet: PolicyFleet, prompts: dict[str, PromptText], cfg: RunConfig, buf: StepBuffer
+    fleet: PolicyFleet,
+    prompts: dict[str, PromptText],
+    cfg: RunConfig,
+    buf: StepBuffer,
+    env: RLSetup | None = None,
 ) -> Callable[[list[str], Any], dict[str, list]]:
     """TRL hands over the step's prompts with each repeated num_generations times in a row
-    (its RepeatSampler); we ask the fleet for one group per distinct prompt, in the same order."""
+    (its RepeatSampler); we ask the fleet for one group per distinct prompt, in the same order.
+    Multi-turn episodes (rollout.turns > 1, which need `env`) come with an env_mask: TRL trains
+    only on the policy's tokens, never on the feedback."""
     group = cfg.rollout.samples_per_prompt
 
     def rollout_func(batch: list[str], trainer: Any) -> dict[str, list]:
@@ -86,13 +96,16 @@ def make_rollout_func(
         if [p for p in distinct for _ in range(group)] != list(batch):
             raise RuntimeError("rollout_func: prompts are not in groups of samples_per_prompt; TRL changed?")
         step = trainer.state.global_step + 1
-        rollouts = sample_groups(fleet, [prompts[p] for p in distinct], step, cfg, buf)
-        return {
+        rollouts = sample_groups(fleet, [prompts[p] for p in distinct], step, cfg, buf, env)
+        out = {
             "prompt_ids": [r.prompt_token_ids for r in rollouts],
             "completion_ids": [r.completion_token_ids for r in rollouts],
             "logprobs": [r.completion_logprobs for r in rollouts],
             "rollout_id": [r.rollout_id for r in rollouts],
         }
+        if cfg.rollout.turns > 1:
+            out["env_mask"] = [env_mask_of(r) for r in rollouts]
+        return out
 
     return rollout_func
 
@@ -191,7 +204,7 @@ def train_grpo(rl: RLSetup, model_path: str) -> None:
         train_dataset=Dataset.from_list([{"prompt": p.text, "problem_id": p.problem_id} for p in rl.prompts]),
         processing_class=rl.tokenizer,
         peft_config=lora_config(cfg),
-        rollout_func=make_rollout_func(rl.fleet, {p.text: p for p in rl.prompts}, cfg, buf),
+        rollout_func=make_rollout_func(rl.fleet, {p.text: p for p in rl.prompts}, cfg, buf, rl),
         callbacks=make_callbacks(stage, buf, rl.log),
     )
     trainer.remove_callback(PrinterCallback)  # our StepLog prints one readable line per step

@@ -236,7 +236,7 @@ def run_step(rl: RLSetup, learner: Any, buf: StepBuffer, step: int) -> dict[str,
     """ROLLOUT, SCORE and UPDATE of one step; its records written; its metrics row returned."""
     cfg: RunConfig = rl.cfg
     chosen = prompts_for_step(len(rl.prompts), cfg.learner.prompts_per_step, step, cfg.seed)
-    rollouts = sample_groups(rl.fleet, [rl.prompts[i] for i in chosen], step, cfg, buf)
+    rollouts = sample_groups(rl.fleet, [rl.prompts[i] for i in chosen], step, cfg, buf, rl)
     rewards = asyncio.run(score_rollouts(rl.scorer, rl.problems, rollouts, learner.step, cfg, buf))
     # UPDATE
     t0 = time.perf_counter()

@@ -26,7 +26,7 @@ from rlcoder.records import (
     reward_from_verdict,
 )
 from rlcoder.run_dir import StageDir
-from rlcoder.seams import RolloutSource, Scorer
+from rlcoder.seams import RLSetup, RolloutSource, Scorer
 
 
 @dataclass
@@ -125,13 +125,29 @@ def sampling_spec(cfg: RunConfig) -> SamplingSpec:
 
 
 def sample_groups(
-    fleet: RolloutSource, prompts: Sequence[PromptText], step: int, cfg: RunConfig, buf: StepBuffer
+    fleet: RolloutSource,
+    prompts: Sequence[PromptText],
+    step: int,
+    cfg: RunConfig,
+    buf: StepBuffer,
+    env: RLSetup | None = None,
 ) -> list[Rollout]:
-    """One group of samples_per_prompt rollouts per prompt, flat and in prompt order (timed)."""
+    """One group of samples_per_prompt rollouts per prompt, flat and in prompt order (timed). With
+    rollout.turns > 1 each rollout is an episode with execution feedback (rlcoder/multiturn.py), which
+    needs the run's scorer, problems and tokenizer (`env`); its time counts as rollout time."""
     # ROLLOUT
     requests = [RolloutRequest(p.problem_id, p.text, p.token_ids, step=step) for p in prompts]
     t0 = time.perf_counter()
-    rollouts = [r for group in fleet.generate_all(requests, sampling_spec(cfg)) for r in group]
+    if cfg.rollout.turns > 1:
+        from rlcoder.multiturn import run_episodes
+
+        if env is None:
+            raise ValueError("rollout.turns > 1: multi-turn sampling needs the run's scorer and tokenizer")
+        n = cfg.rollout.samples_per_prompt
+        groups = run_episodes(fleet, env.scorer, env.problems, requests, env.tokenizer, cfg, n=n, log=env.log)
+    else:
+        groups = fleet.generate_all(requests, sampling_spec(cfg))
+    rollouts = [r for group in groups for r in group]
     buf.add_time("rollout", time.perf_counter() - t0)
     buf.rollouts = rollouts
     return rollouts
@@ -159,18 +175,26 @@ async def score_rollouts(
     sample, never a 0 reward) for infra errors and for samples more than
     rollout.max_off_policy_lag updates older than the learner's `version`."""
     # SCORE
-    items = [score_item(problems[r.problem_id], r, cfg) for r in rollouts]
-    t0 = time.perf_counter()
-    verdicts = await scorer.score(items)
-    buf.add_time("reward", time.perf_counter() - t0)
     mode = RewardMode(cfg.reward.mode)
+    if rollouts and all(r.turns for r in rollouts):
+        # multi-turn episodes were scored turn by turn: the final answer's verdict is the reward's
+        from rlcoder.multiturn import episode_reward, final_verdict
+
+        verdicts = [v for v in map(final_verdict, rollouts) if v is not None]
+        fresh = [episode_reward(r, mode, cfg.rollout.turn_discount) for r in rollouts]
+    else:
+        items = [score_item(problems[r.problem_id], r, cfg) for r in rollouts]
+        t0 = time.perf_counter()
+        verdicts = await scorer.score(items)
+        buf.add_time("reward", time.perf_counter() - t0)
+        fresh = [reward_from_verdict(v, mode) for v in verdicts]
     rewards: list[float | None] = []
-    for r, v in zip(rollouts, verdicts, strict=True):
+    for r, w in zip(rollouts, fresh, strict=True):
         if version - r.policy_version > cfg.rollout.max_off_policy_lag:
             buf.stale += 1
             rewards.append(None)
         else:
-            rewards.append(reward_from_verdict(v, mode))
+            rewards.append(w)
     buf.rollouts, buf.verdicts, buf.rewards = list(rollouts), verdicts, rewards
     return rewards
 
