@@ -90,18 +90,37 @@ def sample_and_score(
     requests: list[RolloutRequest],
     cfg: RunConfig,
     n: int,
+    tokenizer: Any = None,
 ) -> list[ScoredGroup]:
     """One group of n samples per request, scored; infra errors are kept as verdicts (and counted
-    apart by EvalSummary), never turned into failures."""
+    apart by EvalSummary), never turned into failures. With rollout.turns > 1 each sample is an
+    episode with execution feedback (needs the tokenizer), scored by its final answer; its turns
+    keep their own verdicts for `pass_rate_by_turn`."""
     from rlcoder.records import RewardMode, reward_from_verdict
     from rlcoder.rl_loop import group_scored, sampling_spec, score_item
 
+    mode = RewardMode(cfg.reward.mode)
+    if cfg.rollout.turns > 1:
+        from rlcoder.multiturn import groups_after_turn, run_episodes
+
+        episodes = run_episodes(fleet, scorer, problems, requests, tokenizer, cfg, n=n)
+        return groups_after_turn(episodes, cfg.rollout.turns, mode)
     sampling = dataclasses.replace(sampling_spec(cfg), n=n)
     rollouts = [r for group in fleet.generate_all(requests, sampling) for r in group]
     items = [score_item(problems[r.problem_id], r, cfg) for r in rollouts]
     verdicts = asyncio.run(scorer.score(items))
-    mode = RewardMode(cfg.reward.mode)
     return group_scored(rollouts, verdicts, [reward_from_verdict(v, mode) for v in verdicts])
+
+
+def pass_rate_by_turn(groups: Sequence[ScoredGroup], turns: int) -> dict[int, float]:
+    """Pass rate of multi-turn episodes had they stopped after turn 1, 2, ... `turns` (the last is
+    OpenCodeInterpreter's "+ execution feedback" column); empty for single-turn samples."""
+    from rlcoder.multiturn import groups_after_turn
+
+    if turns < 2 or not all(r.turns for g in groups for r in g.rollouts):
+        return {}
+    episodes = [g.rollouts for g in groups]
+    return {t: EvalSummary.from_groups(groups_after_turn(episodes, t)).pass_rate for t in range(1, turns + 1)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,6 +168,9 @@ def cmd_eval(args: Any) -> int:
     atomic_write_text(out / "samples.jsonl", "".join(to_json(g) + "\n" for g in groups))
     summary = summarize(groups, problems, ks, by="problem")
     text = format_summary(summary)
+    by_turn = pass_rate_by_turn(groups, cfg.rollout.turns)
+    if by_turn:
+        text += "\n\npass rate after turn: " + "  ".join(f"{t}: {v:.1%}" for t, v in by_turn.items())
     print(
         f"eval of {args.model or cfg.model.name_or_path} on {source}: {len(groups)} problems x {n} samples "
         f"({dropped} prompts over data.max_prompt_tokens left out)\n\n{text}"
@@ -162,6 +184,7 @@ def cmd_eval(args: Any) -> int:
         "pass_at_k": {str(k): v for k, (v, _) in summary.pass_at.items()},
         "verdicts": summary.verdicts,
         "prompts_too_long": dropped,
+        "pass_rate_by_turn": {str(t): v for t, v in by_turn.items()},
     }
     atomic_write_text(out / "eval_summary.json", json.dumps(result, indent=1, sort_keys=True) + "\n")
     (out / "report.html").write_text(html_report(f"Eval on {source}", summary), encoding="utf-8")
@@ -190,4 +213,4 @@ def _sample(
     requests = [RolloutRequest(p.problem_id, p.text, p.token_ids, step=0) for p in prompts]
     print(f"[eval] {len(requests)} problems x {n} samples with {model_path}", file=sys.stderr, flush=True)
     with ray_session(cfg), reward_scorer(cfg) as scorer, rollout_fleet(cfg, model_path) as fleet:
-        return sample_and_score(fleet, scorer, problems, requests, cfg, n), len(too_long)
+        return sample_and_score(fleet, scorer, problems, requests, cfg, n, tokenizer), len(too_long)

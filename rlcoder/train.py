@@ -111,7 +111,7 @@ def run_rl_stage(cfg: RunConfig, algo: str, model_path: str, stage: StageDir, lo
 def evaluate_once(rl: RLSetup, when: str) -> dict[str, Any]:
     """Evaluate the fleet's current policy on the train prompts, once (a resumed run reuses it):
     eval_<when>.json (the summary) and eval_<when>.jsonl (the scored samples)."""
-    from rlcoder.evaluate import EvalSummary, sample_and_score
+    from rlcoder.evaluate import EvalSummary, pass_rate_by_turn, sample_and_score
     from rlcoder.records import RolloutRequest, to_json
 
     path = rl.stage.root / f"eval_{when}.json"
@@ -120,7 +120,7 @@ def evaluate_once(rl: RLSetup, when: str) -> dict[str, Any]:
     n = rl.cfg.eval.samples_per_problem
     requests = [RolloutRequest(p.problem_id, p.text, p.token_ids, step=0) for p in rl.prompts]
     rl.log(f"[eval] {when} RL: {len(requests)} problems x {n} samples")
-    groups = sample_and_score(rl.fleet, rl.scorer, rl.problems, requests, rl.cfg, n)
+    groups = sample_and_score(rl.fleet, rl.scorer, rl.problems, requests, rl.cfg, n, rl.tokenizer)
     # the scored samples too, for `rlcoder report` / `rlcoder replay`
     atomic_write_text(path.with_suffix(".jsonl"), "".join(to_json(g) + "\n" for g in groups))
     summary = EvalSummary.from_groups(groups)
@@ -130,5 +130,12 @@ def evaluate_once(rl: RLSetup, when: str) -> dict[str, Any]:
         "problems": len(summary.samples),
         "infra_errors": summary.infra_errors,
     }
+    by_turn = pass_rate_by_turn(groups, rl.cfg.rollout.turns)
+    if by_turn:
+        result["pass_rate_by_turn"] = {str(t): v for t, v in by_turn.items()}
+        rl.log(
+            f"[eval] {when} RL, pass rate after turn: "
+            + "  ".join(f"{t}: {v:.1%}" for t, v in by_turn.items())
+        )
     atomic_write_text(path, json.dumps(result, indent=2, sort_keys=True))
     return result

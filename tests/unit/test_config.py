@@ -13,7 +13,7 @@ CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
 
 
 def test_every_shipped_config_loads():
-    assert len(CONFIGS) == 4, [p.name for p in CONFIGS]  # update when a config is added
+    assert len(CONFIGS) == 5, [p.name for p in CONFIGS]  # update when a config is added
     for path in CONFIGS:
         cfg = load_config(path)
         assert batch_plan(cfg).completions_per_step > 0
