@@ -19,7 +19,7 @@ from rlcoder.evaluate import EvalSummary
 from rlcoder.models import resolve_model_path
 from rlcoder.multiturn import groups_after_turn, run_episodes
 from rlcoder.problems import load_problems
-from rlcoder.prompts import build_prompts
+from rlcoder.prompts import prompts_for
 from rlcoder.records import RolloutRequest
 from rlcoder.sft import run_sft, sft_complete
 from rollout.engine import EngineSpec
@@ -81,7 +81,7 @@ def main() -> int:
         for source in args.sources:
             problems = load_problems(source, limit=args.limit)
             assert isinstance(problems, list)
-            prompts, _ = build_prompts(problems, tokenizer, max_prompt_tokens=cfg.data.max_prompt_tokens)
+            prompts, _ = prompts_for(problems, tokenizer, cfg.data)
             requests = [RolloutRequest(p.problem_id, p.text, p.token_ids, step=0) for p in prompts]
             t0 = time.perf_counter()
             groups = run_episodes(

@@ -199,17 +199,11 @@ def _sample(
 
     from rlcoder.infra import ray_session, reward_scorer, rollout_fleet
     from rlcoder.models import resolve_model_path
-    from rlcoder.prompts import build_prompts
+    from rlcoder.prompts import prompts_for
 
     model_path = resolve_model_path(model)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    prompts, too_long = build_prompts(
-        problems.values(),
-        tokenizer,
-        style=cfg.data.prompt_style,
-        system_prompt=cfg.data.system_prompt,
-        max_prompt_tokens=cfg.data.max_prompt_tokens,
-    )
+    prompts, too_long = prompts_for(problems.values(), tokenizer, cfg.data)
     requests = [RolloutRequest(p.problem_id, p.text, p.token_ids, step=0) for p in prompts]
     print(f"[eval] {len(requests)} problems x {n} samples with {model_path}", file=sys.stderr, flush=True)
     with ray_session(cfg), reward_scorer(cfg) as scorer, rollout_fleet(cfg, model_path) as fleet:

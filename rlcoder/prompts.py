@@ -146,6 +146,19 @@ def build_prompts(
     return kept, dropped
 
 
+def prompts_for(
+    problems: Iterable[Problem], tokenizer: Any, data: DataConfig
+) -> tuple[list[PromptText], list[PromptTooLong]]:
+    """`build_prompts` as the run's data config says (style, system prompt, length limit)."""
+    return build_prompts(
+        problems,
+        tokenizer,
+        style=data.prompt_style,
+        system_prompt=data.system_prompt,
+        max_prompt_tokens=data.max_prompt_tokens,
+    )
+
+
 def render_sft_example(
     problem: Problem,
     tokenizer: Any,

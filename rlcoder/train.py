@@ -69,19 +69,13 @@ def run_rl_stage(cfg: RunConfig, algo: str, model_path: str, stage: StageDir, lo
     from transformers import AutoTokenizer
 
     from rlcoder.problems import load_problems
-    from rlcoder.prompts import build_prompts
+    from rlcoder.prompts import prompts_for
 
     if cfg.learner.torch_threads:
         torch.set_num_threads(cfg.learner.torch_threads)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     problems = {p.problem_id: p for p in load_problems(cfg.data.train_source, limit=cfg.data.limit)}
-    prompts, too_long = build_prompts(
-        problems.values(),
-        tokenizer,
-        style=cfg.data.prompt_style,
-        system_prompt=cfg.data.system_prompt,
-        max_prompt_tokens=cfg.data.max_prompt_tokens,
-    )
+    prompts, too_long = prompts_for(problems.values(), tokenizer, cfg.data)
     limit = cfg.data.max_prompt_tokens
     log(f"[{algo}] {len(prompts)} train prompts, {len(too_long)} over {limit} tokens dropped")
     with ray_session(cfg), reward_scorer(cfg) as scorer, rollout_fleet(cfg, model_path) as fleet:

@@ -14,6 +14,7 @@ from rlcoder.prompts import (
     build_messages,
     build_prompt,
     build_prompts,
+    prompts_for,
     render_sft_example,
 )
 from rlcoder.records import FunctionInfo, Problem
@@ -97,6 +98,20 @@ def test_prompt_limit_rejects_over_long_prompts(tokenizer) -> None:
     assert [p.problem_id for p in kept] == ["t_001", "t_002"]
     assert [d.problem_id for d in dropped] == ["t_long"]
     assert all(len(p.token_ids) <= n + 40 for p in kept)
+
+
+def test_prompts_for_follows_the_data_config(tokenizer) -> None:
+    from rlcoder.config import DataConfig
+
+    data = DataConfig(prompt_style="instruct", system_prompt="", max_prompt_tokens=384)
+    problems = [instruct_problem(), complete_problem()]
+    kept, dropped = prompts_for(problems, tokenizer, data)
+    expected, _ = build_prompts(
+        problems, tokenizer, style="instruct", system_prompt="", max_prompt_tokens=384
+    )
+    assert [p.token_ids for p in kept] == [p.token_ids for p in expected] and dropped == []
+    default, _ = prompts_for(problems, tokenizer, DataConfig())
+    assert [p.token_ids for p in default] != [p.token_ids for p in kept]  # the system prompt is in
 
 
 def test_sft_example_is_prompt_plus_fenced_solution(tokenizer) -> None:
