@@ -193,3 +193,19 @@ def feedback_rows(
         ]
         rows.append({"id": p.problem_id, "messages": messages})
     return rows
+
+
+def plain_rows(problems: list[Problem], cfg: RunConfig) -> list[dict[str, Any]]:
+    """One single-turn conversation per problem: the prompt and the problem's solution."""
+    from rlcoder.prompts import build_messages, solution_message
+
+    return [
+        {
+            "id": p.problem_id,
+            "messages": [
+                *build_messages(p, style=cfg.data.prompt_style, system_prompt=cfg.data.system_prompt),
+                {"role": "assistant", "content": solution_message(p)},
+            ],
+        }
+        for p in problems
+    ]

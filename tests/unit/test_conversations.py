@@ -14,6 +14,7 @@ from rlcoder.conversations import (
     conversation_dataset,
     conversation_of,
     feedback_rows,
+    plain_rows,
     stub_answer,
     tokenize_conversation,
     wrong_answers,
@@ -189,3 +190,16 @@ def test_feedback_conversations_from_problems_and_the_sft_stage(tokenizer, tmp_p
     bad.write_text(json.dumps({"text": "x"}) + "\n")
     with pytest.raises(ConfigError, match="row 0: no conversations or messages column"):
         stage_dataset(f"conversations:{bad}", tokenizer, short)
+
+
+def test_plain_rows_are_single_turn_conversations_of_the_solution(tokenizer) -> None:
+    from rlcoder.prompts import render_sft_example
+
+    problems = bundled_problems("train")[:2]
+    cfg = load_config(None, [])
+    rows = plain_rows(problems, cfg)
+    assert [r["id"] for r in rows] == [p.problem_id for p in problems]
+    t = tokenize_conversation(conversation_of(rows[0], 0), tokenizer)
+    example = render_sft_example(problems[0], tokenizer)  # the single-turn SFT example of the same problem
+    trained = tokenizer.decode([i for i, m in zip(t.input_ids, t.assistant_masks, strict=True) if m])
+    assert trained.strip() == example.completion.strip()
