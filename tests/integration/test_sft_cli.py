@@ -30,6 +30,7 @@ SHORT = [
     "learner.sft.lr_scheduler=constant",
     "learner.sft.warmup_ratio=0",
     "learner.torch_threads=1",
+    "learner.sft.mutants_per_problem=0",  # reference solutions only: the step counts below
 ]
 
 
