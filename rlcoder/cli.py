@@ -134,16 +134,27 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from rlcoder.config import batch_plan, dump_config
+    from rlcoder.config import batch_plan, dump_config, ppo_minibatches
 
     cfg = config_from_args(args)
     sys.stdout.write(dump_config(cfg))
     plan = batch_plan(cfg)
-    print(
+    head = (
         f"# batch: {plan.prompts_per_step} prompts x {plan.samples_per_prompt} samples = "
-        f"{plan.completions_per_step} completions/step, {plan.gradient_accumulation_steps} "
-        f"accumulation steps of {plan.completions_per_device_batch} x {plan.num_processes} processes"
+        f"{plan.completions_per_step} completions/step, "
     )
+    if "ppo" in cfg.stages:
+        minibatches, epochs = ppo_minibatches(cfg), cfg.learner.ppo.epochs
+        size = plan.completions_per_step // minibatches
+        print(
+            f"{head}{minibatches} minibatches of {size} x {epochs} epochs (up to {minibatches * epochs} "
+            f"optimizer steps), device batches of {plan.completions_per_device_batch}"
+        )
+    else:
+        print(
+            f"{head}{plan.gradient_accumulation_steps} accumulation steps of "
+            f"{plan.completions_per_device_batch} x {plan.num_processes} processes"
+        )
     return 0
 
 

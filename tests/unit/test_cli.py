@@ -26,7 +26,10 @@ def test_config_command_prints_the_resolved_config_and_batch_plan(capsys):
     assert main(["config", "--config", "configs/laptop.yaml", "learner.steps=2"]) == 0
     out = capsys.readouterr().out
     assert "steps: 2" in out
-    assert "# batch: 8 prompts x 8 samples = 64 completions/step" in out
+    assert "# batch: 8 prompts x 8 samples = 64 completions/step, 8 accumulation steps of 8" in out
+    assert main(["config", "--config", "configs/laptop_ppo.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "64 completions/step, 2 minibatches of 32 x 2 epochs (up to 4 optimizer steps)" in out
 
 
 @pytest.mark.parametrize(
