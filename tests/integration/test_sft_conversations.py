@@ -33,7 +33,8 @@ def test_trl_labels_only_the_assistant_turns(tiny_model_dir: Path, tmp_path: Pat
     cfg = load_config(None, SHORT)
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     dataset, _ = stage_dataset(STAGE, tokenizer, cfg)
-    assert len(dataset) == 2
+    assert len(dataset) == 4  # 2 feedback conversations, then the 2 problems' single-turn ones
+    assert len(dataset[0]["input_ids"]) > len(dataset[2]["input_ids"])
     trainer = SFTTrainer(
         model=AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)),
         args=trainer_args(cfg, tmp_path, 0),
@@ -51,6 +52,6 @@ def test_short_sft_run_on_feedback_conversations(tiny_model_dir: Path, tmp_path:
     cfg = load_config(None, [*SHORT, f"run_dir={tmp_path}"])
     out = run_sft(cfg, str(tiny_model_dir), tmp_path / "sft")
     (stage,) = read_summary(out)["stages"]
-    assert stage["source"] == STAGE and stage["examples"] == 2
+    assert stage["source"] == STAGE and stage["examples"] == 4
     assert stage["losses"] and all(math.isfinite(x) for x in stage["losses"])
     assert stage["losses"][-1] < stage["losses"][0]
