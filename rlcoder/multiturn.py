@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -25,13 +25,13 @@ from rlcoder.records import (
     RewardMode,
     Rollout,
     RolloutRequest,
-    SamplingSpec,
     ScoredGroup,
     ScoreItem,
     TurnRecord,
     Verdict,
     reward_from_verdict,
 )
+from rlcoder.rl_loop import group_scored, sampling_spec
 from rlcoder.seams import RolloutSource, Scorer
 
 # Stands in for the answer when rendering the turn after it: what the template puts after it is the
@@ -115,7 +115,7 @@ def run_episodes(
     problems = {
         r.problem_id: with_public_tests(problems[r.problem_id], cfg.data.public_tests) for r in requests
     }
-    sampling = SamplingSpec(n=n, temperature=ro.temperature, top_p=ro.top_p, max_new_tokens=ro.max_new_tokens)
+    sampling = replace(sampling_spec(cfg), n=n)
     groups = fleet.generate_all(list(requests), sampling)  # type: ignore[attr-defined]
     episodes = [
         [_start(problems[req.problem_id], r, tokenizer, cfg, req.prompt) for r in group]
@@ -137,7 +137,7 @@ def run_episodes(
         if log is not None:
             log(f"[multiturn] turn {turn + 1}: {len(continuing)} of {len(flat)} episodes get feedback")
         # GENERATE
-        one = SamplingSpec(n=1, temperature=ro.temperature, top_p=ro.top_p, max_new_tokens=ro.max_new_tokens)
+        one = replace(sampling, n=1)
         asks = [
             RolloutRequest(e.first.problem_id, e.first.prompt, e.conversation_ids(), step=e.first.step)
             for e in continuing
@@ -254,8 +254,6 @@ def groups_after_turn(
     """The episodes scored as if each had stopped after `turn` turns (all-test verdicts), one group per
     problem: `EvalSummary.from_groups` on these gives pass@k at that turn (OpenCodeInterpreter's
     "+ execution feedback" column is the last turn's)."""
-    from rlcoder.rl_loop import group_scored
-
     rollouts = [r for group in groups for r in group]
     verdicts = [verdict_after_turn(r, turn) for r in rollouts]
     kept = [v for v in verdicts if v is not None]
