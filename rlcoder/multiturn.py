@@ -78,21 +78,15 @@ class _Episode:
         return self.first.prompt_token_ids + self.completion_ids
 
     def rollout(self) -> Rollout:
+        """The first turn's rollout grown by every later turn: ids, policy version and turns."""
         last = self.turns[-1]
-        f = self.first
-        return Rollout(
-            rollout_id=f.rollout_id,
-            problem_id=f.problem_id,
-            sample_index=f.sample_index,
-            prompt=f.prompt,
-            prompt_token_ids=f.prompt_token_ids,
+        return replace(
+            self.first,
             completion_token_ids=self.completion_ids,
             completion_logprobs=self.logprobs,
             completion_text=last.completion_text,
             finish_reason=last.finish_reason,
             policy_version=self.policy_version,
-            step=f.step,
-            worker_id=f.worker_id,
             env_mask=self.env_mask,
             turns=self.turns,
         )
