@@ -20,7 +20,6 @@ from rlcoder.models import resolve_model_path
 from rlcoder.multiturn import groups_after_turn, run_episodes
 from rlcoder.problems import load_problems
 from rlcoder.prompts import prompts_for
-from rlcoder.records import RolloutRequest
 from rlcoder.sft import run_sft, sft_complete
 from rollout.engine import EngineSpec
 from rollout.worker import RolloutWorker
@@ -82,7 +81,7 @@ def main() -> int:
             problems = load_problems(source, limit=args.limit)
             assert isinstance(problems, list)
             prompts, _ = prompts_for(problems, tokenizer, cfg.data)
-            requests = [RolloutRequest(p.problem_id, p.text, p.token_ids, step=0) for p in prompts]
+            requests = [p.request() for p in prompts]
             t0 = time.perf_counter()
             groups = run_episodes(
                 fleet, client, {p.problem_id: p for p in problems}, requests, tokenizer, cfg, args.samples

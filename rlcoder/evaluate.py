@@ -204,7 +204,7 @@ def _sample(
     model_path = resolve_model_path(model)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     prompts, too_long = prompts_for(problems.values(), tokenizer, cfg.data)
-    requests = [RolloutRequest(p.problem_id, p.text, p.token_ids, step=0) for p in prompts]
+    requests = [p.request() for p in prompts]
     print(f"[eval] {len(requests)} problems x {n} samples with {model_path}", file=sys.stderr, flush=True)
     with ray_session(cfg), reward_scorer(cfg) as scorer, rollout_fleet(cfg, model_path) as fleet:
         return sample_and_score(fleet, scorer, problems, requests, cfg, n, tokenizer), len(too_long)

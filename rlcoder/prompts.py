@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rlcoder.config import DataConfig
-from rlcoder.records import Problem
+from rlcoder.records import Problem, RolloutRequest
 
 Style = Literal["auto", "instruct", "complete"]
 DEFAULT_SYSTEM_PROMPT: str = DataConfig().system_prompt
@@ -32,6 +32,10 @@ class PromptText:
     text: str  # the chat template's rendering, generation prompt included
     token_ids: list[int]  # `text` tokenized without adding special tokens (the template has them)
     style: str  # the style actually used: "instruct" or "complete"
+
+    def request(self, step: int = 0) -> RolloutRequest:
+        """This prompt as the rollout fleet's unit of work, for RL step `step` (0: evaluation)."""
+        return RolloutRequest(self.problem_id, self.text, self.token_ids, step=step)
 
 
 @dataclass

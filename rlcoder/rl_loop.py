@@ -17,7 +17,6 @@ from rlcoder.records import (
     Problem,
     RewardMode,
     Rollout,
-    RolloutRequest,
     SamplingSpec,
     ScoredGroup,
     ScoreItem,
@@ -136,7 +135,7 @@ def sample_groups(
     rollout.turns > 1 each rollout is an episode with execution feedback (rlcoder/multiturn.py), which
     needs the run's scorer, problems and tokenizer (`env`); its time counts as rollout time."""
     # ROLLOUT
-    requests = [RolloutRequest(p.problem_id, p.text, p.token_ids, step=step) for p in prompts]
+    requests = [p.request(step) for p in prompts]
     t0 = time.perf_counter()
     if cfg.rollout.turns > 1:
         from rlcoder.multiturn import run_episodes

@@ -106,13 +106,13 @@ def evaluate_once(rl: RLSetup, when: str) -> dict[str, Any]:
     """Evaluate the fleet's current policy on the train prompts, once (a resumed run reuses it):
     eval_<when>.json (the summary) and eval_<when>.jsonl (the scored samples)."""
     from rlcoder.evaluate import EvalSummary, pass_rate_by_turn, sample_and_score
-    from rlcoder.records import RolloutRequest, to_json
+    from rlcoder.records import to_json
 
     path = rl.stage.root / f"eval_{when}.json"
     if path.is_file():
         return dict(json.loads(path.read_text()))
     n = rl.cfg.eval.samples_per_problem
-    requests = [RolloutRequest(p.problem_id, p.text, p.token_ids, step=0) for p in rl.prompts]
+    requests = [p.request() for p in rl.prompts]
     rl.log(f"[eval] {when} RL: {len(requests)} problems x {n} samples")
     groups = sample_and_score(rl.fleet, rl.scorer, rl.problems, requests, rl.cfg, n, rl.tokenizer)
     # the scored samples too, for `rlcoder report` / `rlcoder replay`

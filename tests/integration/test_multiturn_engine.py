@@ -13,7 +13,6 @@ from rlcoder.config import load_config
 from rlcoder.multiturn import run_episodes
 from rlcoder.problems import bundled_problems
 from rlcoder.prompts import build_prompt
-from rlcoder.records import RolloutRequest
 from rollout.engine import EngineSpec
 from rollout.worker import RolloutWorker
 
@@ -42,7 +41,7 @@ def test_episodes_with_the_tiny_model_keep_tokens_masks_and_limits(tiny_model_di
     tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     problems = {p.problem_id: p for p in bundled_problems("eval")[:3]}
     prompts = [build_prompt(p, tok) for p in problems.values()]
-    requests = [RolloutRequest(p.problem_id, p.text, p.token_ids, step=1) for p in prompts]
+    requests = [p.request(step=1) for p in prompts]
     fleet = InProcessFleet(worker)
     with RewardService(workers=2) as svc:
         client = RewardClient(svc.url)

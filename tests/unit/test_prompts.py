@@ -112,6 +112,9 @@ def test_prompts_for_follows_the_data_config(tokenizer) -> None:
     assert [p.token_ids for p in kept] == [p.token_ids for p in expected] and dropped == []
     default, _ = prompts_for(problems, tokenizer, DataConfig())
     assert [p.token_ids for p in default] != [p.token_ids for p in kept]  # the system prompt is in
+    request = kept[0].request(3)  # what the rollout fleet is asked for
+    assert (request.problem_id, request.prompt, request.step) == (kept[0].problem_id, kept[0].text, 3)
+    assert request.prompt_token_ids == kept[0].token_ids and kept[0].request().step == 0
 
 
 def test_sft_example_is_prompt_plus_fenced_solution(tokenizer) -> None:
