@@ -10,12 +10,12 @@ answers (the rest of the turn, the next user turn, the generation prompt) as one
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rlcoder.config import RunConfig
 from rlcoder.problems import SyncScorer
-from rlcoder.prompts import encode_text, render_chat
+from rlcoder.prompts import build_messages, encode_text, render_chat, solution_message
 from rlcoder.records import Problem
 
 COLUMNS = ("conversations", "messages")
@@ -135,7 +135,7 @@ def stub_answer(problem: Problem) -> str:
     decl = problem.test_info[0].function_declaration.strip() if problem.test_info else ""
     if not decl.startswith("def "):
         decl = f"def {problem.entry_point or 'solution'}(*args, **kwargs):"
-    return f"```python\n{decl}\n    return None\n```"
+    return solution_message(replace(problem, solution=f"{decl}\n    return None"))
 
 
 def wrong_answers(problem: Problem) -> list[str]:
@@ -143,7 +143,7 @@ def wrong_answers(problem: Problem) -> list[str]:
     from rlcoder.mutants import mutants
 
     fenced = [
-        f"```python\n{m.strip()}\n```"
+        solution_message(replace(problem, solution=m))
         for m in mutants(problem.solution, _MUTANTS_TRIED, seed=problem.problem_id)
     ]
     return [*fenced, stub_answer(problem)]
@@ -156,7 +156,6 @@ def feedback_rows(
     feedback on it; `scorer` defaults to the in-process reward sandbox."""
     from rlcoder.feedback import format_feedback
     from rlcoder.problems import completion_item
-    from rlcoder.prompts import build_messages, solution_message
     from rlcoder.public_tests import with_public_tests
     from rlcoder.records import VerdictStatus
 
@@ -197,8 +196,6 @@ def feedback_rows(
 
 def plain_rows(problems: list[Problem], cfg: RunConfig) -> list[dict[str, Any]]:
     """One single-turn conversation per problem: the prompt and the problem's solution."""
-    from rlcoder.prompts import build_messages, solution_message
-
     return [
         {
             "id": p.problem_id,
