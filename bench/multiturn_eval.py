@@ -15,12 +15,12 @@ from pathlib import Path
 from reward.client import RewardClient
 from reward.launch import RewardService
 from rlcoder.config import load_config
-from rlcoder.evaluate import EvalSummary
-from rlcoder.models import resolve_model_path
-from rlcoder.multiturn import groups_after_turn, run_episodes
-from rlcoder.problems import load_problems
-from rlcoder.prompts import prompts_for
-from rlcoder.sft import run_sft, sft_complete
+from rlcoder.data.problems import load_problems
+from rlcoder.data.prompts import prompts_for
+from rlcoder.env.episodes import groups_after_turn, run_episodes
+from rlcoder.eval.pass_at_k import PassCounts
+from rlcoder.learn.sft import run_sft, sft_complete
+from rlcoder.run.model_paths import resolve_model_path
 from rollout.engine import EngineSpec
 from rollout.worker import RolloutWorker
 
@@ -87,7 +87,7 @@ def main() -> int:
                 fleet, client, {p.problem_id: p for p in problems}, requests, tokenizer, cfg, args.samples
             )
             rates = [
-                EvalSummary.from_groups(groups_after_turn(groups, t)).pass_rate
+                PassCounts.from_groups(groups_after_turn(groups, t)).pass_rate
                 for t in range(1, args.turns + 1)
             ]
             cells = " | ".join(f"{r:.1%}" for r in rates)

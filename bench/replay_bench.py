@@ -26,10 +26,10 @@ from reward.client import RewardClient
 from reward.extract import extract_code
 from reward.launch import RewardService
 from rlcoder.config import load_config
-from rlcoder.problems import bundled_problems
-from rlcoder.replay import diff_groups, next_replay_path, pair_with_replay, replay_groups
-from rlcoder.stored import ReadLog, read_stored
-from rlcoder.synthetic_run import score_groups, synthetic_groups, write_run
+from rlcoder.data.problems import bundled_problems
+from rlcoder.eval.replay import diff_groups, next_replay_path, pair_with_replay, replay_groups
+from rlcoder.eval.stored_runs import ReadLog, read_stored
+from rlcoder.eval.synthetic_run import score_groups, synthetic_groups, write_run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
         rollouts = [(g.problem_id, r) for g in groups for r in g.rollouts]
         sample = rollouts[:: max(1, len(rollouts) // args.sequential)][: args.sequential]
-        from rlcoder.grpo import score_item
+        from rlcoder.data.problems import rollout_item
 
         with (
             RewardService(workers=args.workers) as svc,
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         ):
             t0 = time.perf_counter()
             for pid, r in sample:
-                c.score_sync([score_item(problems[pid], r, cfg)])
+                c.score_sync([rollout_item(problems[pid], r, cfg.reward)])
             seq_rate = len(sample) / (time.perf_counter() - t0)
 
         naive_sample = rollouts[:: max(1, len(rollouts) // args.naive)][: args.naive]

@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoTokenizer
 
     from rlcoder.config import load_config
-    from rlcoder.models import resolve_model_path
     from rlcoder.records import SamplingSpec
+    from rlcoder.run.model_paths import resolve_model_path
 
     model_path = resolve_model_path(args.model)
     cfg = load_config(

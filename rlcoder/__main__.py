@@ -2,6 +2,6 @@
 
 import sys
 
-from rlcoder.cli import main
+from rlcoder.cli.main import main
 
 sys.exit(main())

@@ -23,14 +23,14 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class ModelConfig(Section):
+class ModelSection(Section):
     name_or_path: str = Field("tiny", description="HF hub id, local directory, or 'tiny' (built offline)")
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="weights dtype")
     max_model_len: int = Field(1024, gt=0, description="prompt + completion tokens the engine holds")
     trust_remote_code: bool = Field(False, description="passed to transformers and vLLM")
 
 
-class LoraConfig(Section):
+class LoraSection(Section):
     enabled: bool = Field(False, description="train a LoRA adapter instead of full weights")
     r: int = Field(16, gt=0, description="LoRA rank")
     alpha: int = Field(32, gt=0, description="LoRA alpha")
@@ -41,7 +41,7 @@ class LoraConfig(Section):
     )
 
 
-class DataConfig(Section):
+class DataSection(Section):
     train_source: str = Field(
         "bundled:train", description="'bundled:<split>', a hub id, or a parquet/jsonl/arrow path"
     )
@@ -66,7 +66,7 @@ class DataConfig(Section):
     )
 
 
-class RolloutConfig(Section):
+class RolloutSection(Section):
     engine: Literal["vllm", "transformers"] = Field("vllm", description="inference engine of each worker")
     num_workers: int = Field(1, gt=0, description="rollout actors")
     gpus_per_worker: float = Field(0.0, ge=0.0, description="GPUs each actor reserves (0 on CPU)")
@@ -99,7 +99,7 @@ class RolloutConfig(Section):
     )
 
 
-class RewardConfig(Section):
+class RewardSection(Section):
     url: str | None = Field(None, description="reward service URL; None starts one for the run")
     host: str = Field("127.0.0.1", description="bind address of a service this run starts")
     port: int = Field(0, ge=0, lt=65536, description="port of a service this run starts (0 = any free)")
@@ -115,7 +115,7 @@ class RewardConfig(Section):
     retries: int = Field(3, ge=0, description="client retries on transport errors")
 
 
-class SftConfig(Section):
+class SftSection(Section):
     lr: float = Field(1e-4, gt=0.0, description="learning rate")
     lr_scheduler: str = Field("cosine", description="transformers scheduler name")
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="fraction of the steps spent warming up")
@@ -144,7 +144,7 @@ class SftConfig(Section):
     )
 
 
-class GrpoConfig(Section):
+class GrpoSection(Section):
     loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = Field("dapo", description="TRL loss aggregation")
     beta: float = Field(0.0, ge=0.0, description="KL coefficient against the reference policy")
     epsilon: float = Field(0.2, gt=0.0, description="clip range of the policy ratio")
@@ -163,7 +163,7 @@ class GrpoConfig(Section):
     )
 
 
-class PpoConfig(Section):
+class PpoSection(Section):
     critic: Literal["value_head", "separate"] = Field(
         "value_head",
         description="value_head: a linear head on the policy's last hidden state (shared backbone); "
@@ -189,7 +189,7 @@ class PpoConfig(Section):
     target_kl: float | None = Field(None, gt=0.0, description="stop the epochs early above this KL")
 
 
-class LearnerConfig(Section):
+class LearnerSection(Section):
     algo: Literal["grpo", "ppo"] = Field("grpo", description="RL algorithm: the RL stage in `stages`")
     lr: float = Field(1e-5, gt=0.0, description="RL learning rate")
     lr_scheduler: str = Field("constant", description="transformers scheduler name")
@@ -201,12 +201,12 @@ class LearnerConfig(Section):
     gradient_checkpointing: bool = Field(False, description="trade compute for memory (False on CPU)")
     torch_threads: int | None = Field(None, gt=0, description="torch intra-op threads (None = default)")
     save_every: int = Field(1, gt=0, description="checkpoint every N steps")
-    sft: SftConfig = Field(default_factory=SftConfig)
-    grpo: GrpoConfig = Field(default_factory=GrpoConfig)
-    ppo: PpoConfig = Field(default_factory=PpoConfig)
+    sft: SftSection = Field(default_factory=SftSection)
+    grpo: GrpoSection = Field(default_factory=GrpoSection)
+    ppo: PpoSection = Field(default_factory=PpoSection)
 
 
-class EvalConfig(Section):
+class EvalSection(Section):
     samples_per_problem: int = Field(
         4, gt=0, description="completions sampled per problem when measuring pass rates"
     )
@@ -215,7 +215,7 @@ class EvalConfig(Section):
     )
 
 
-class RayConfig(Section):
+class RaySection(Section):
     address: str | None = Field(
         None, description="cluster to join ('auto' or host:port); None starts a local one"
     )
@@ -223,7 +223,7 @@ class RayConfig(Section):
     include_dashboard: bool = Field(False, description="start Ray's dashboard with a local Ray")
 
 
-class LoggingConfig(Section):
+class LoggingSection(Section):
     log_every: int = Field(1, gt=0, description="print a progress line every N steps")
     tensorboard: bool = Field(True, description="also write TensorBoard event files")
 
@@ -245,15 +245,15 @@ class RunConfig(BaseModel):
     stages: list[Stage] = Field(
         default_factory=_default_stages, description="what `rlcoder train` runs, in order"
     )
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    lora: LoraConfig = Field(default_factory=LoraConfig)
-    data: DataConfig = Field(default_factory=DataConfig)
-    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
-    reward: RewardConfig = Field(default_factory=RewardConfig)
-    learner: LearnerConfig = Field(default_factory=LearnerConfig)
-    eval: EvalConfig = Field(default_factory=EvalConfig)
-    ray: RayConfig = Field(default_factory=RayConfig)
-    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    model: ModelSection = Field(default_factory=ModelSection)
+    lora: LoraSection = Field(default_factory=LoraSection)
+    data: DataSection = Field(default_factory=DataSection)
+    rollout: RolloutSection = Field(default_factory=RolloutSection)
+    reward: RewardSection = Field(default_factory=RewardSection)
+    learner: LearnerSection = Field(default_factory=LearnerSection)
+    eval: EvalSection = Field(default_factory=EvalSection)
+    ray: RaySection = Field(default_factory=RaySection)
+    logging: LoggingSection = Field(default_factory=LoggingSection)
 
     @model_validator(mode="after")
     def _batches_divide(self) -> RunConfig:
@@ -376,6 +376,14 @@ def episode_token_limit(cfg: RunConfig) -> int:
     return limit
 
 
+def completion_token_limit(cfg: RunConfig) -> int:
+    """Tokens of one rollout's completion: one answer, or a multi-turn episode's answers and feedback
+    (everything after the first prompt)."""
+    if cfg.rollout.turns == 1:
+        return cfg.rollout.max_new_tokens
+    return episode_token_limit(cfg) - cfg.data.max_prompt_tokens
+
+
 # ---------------------------------------------------------------------------------------------
 # Loading
 
@@ -438,12 +446,3 @@ def _one_line(exc: ValidationError, path: str | Path | None) -> str:
 def dump_config(cfg: RunConfig) -> str:
     """The resolved config as YAML, with every default spelled out."""
     return yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False)
-
-
-def write_resolved(cfg: RunConfig, run_dir: str | Path | None = None) -> Path:
-    """Write `config.resolved.yaml` into the run directory and return its path."""
-    out = Path(run_dir or cfg.run_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / "config.resolved.yaml"
-    target.write_text(dump_config(cfg))
-    return target

@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import math
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -89,6 +91,45 @@ class SamplingSpec:
     max_new_tokens: int = 256
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+
+
+ENGINES = ("vllm", "transformers")
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Everything needed to start one rollout engine; plain data so it can travel to a Ray actor."""
+
+    kind: str  # one of ENGINES
+    model_path: str  # a local Hugging Face model dir (or a hub id where downloads are allowed)
+    dtype: str = "float32"
+    max_model_len: int = 1024  # prompt + completion tokens
+    seed: int = 0
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.85
+    enable_lora: bool = False
+    max_lora_rank: int = 16
+    trust_remote_code: bool = False
+    on_gpu: bool = False  # vLLM: set up the NCCL weight-transfer path; transformers: run on cuda
+    # vLLM: skip torch.compile. On CPU it starts ~10 s sooner with the same steady tokens/s (measured
+    # on the tiny model); on GPU CUDA graphs matter, so compile there.
+    enforce_eager: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in ENGINES:
+            raise ValueError(f"rollout.engine: {self.kind!r} is not one of {', '.join(ENGINES)}")
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    """What the rollout fleet needs from a run: its engines, how many, their GPUs, the default
+    sampling and the post-sync check's tolerance (built from the config by rlcoder.specs)."""
+
+    engine: EngineSpec
+    num_workers: int = 1
+    gpus_per_worker: float = 0.0
+    sampling: SamplingSpec = field(default_factory=SamplingSpec)
+    sync_check_tolerance: float = 1e-3  # mean |logprob gap| allowed on the check sequence
 
 
 @dataclass
@@ -180,6 +221,12 @@ def reward_from_verdict(verdict: Verdict, mode: RewardMode = RewardMode.BINARY) 
     return 0.0
 
 
+def pass_rate(passed: int, scored: int) -> float:
+    """Passing over scored samples (infra errors are neither); NaN when nothing was scored: no
+    verdict is no evidence, never a 0% pass rate."""
+    return passed / scored if scored else math.nan
+
+
 @dataclass
 class ScoredGroup:
     """A GRPO group: the rollouts of one prompt with their verdicts and rewards (index-aligned)."""
@@ -195,6 +242,24 @@ class ScoredGroup:
 # ---------------------------------------------------------------------------------------------
 # JSON round trip: dataclass <-> plain dict, following the type hints (nested records, enums,
 # lists, optionals). Kept generic so that every record above gets it for free.
+
+
+def group_scored(
+    rollouts: Sequence[Rollout],
+    verdicts: Sequence[Verdict],
+    rewards: Sequence[float | None],
+    step: int | None = None,
+) -> list[ScoredGroup]:
+    """Regroup flat, problem-contiguous records into one ScoredGroup per prompt: a group starts where
+    the problem changes or a rollout has sample_index 0. The group's step is `step`, else the rollouts'."""
+    groups: list[ScoredGroup] = []
+    for r, v, w in zip(rollouts, verdicts, rewards, strict=True):
+        if not groups or groups[-1].problem_id != r.problem_id or r.sample_index == 0:
+            groups.append(ScoredGroup(r.problem_id, [], [], [], step=r.step if step is None else step))
+        groups[-1].rollouts.append(r)
+        groups[-1].verdicts.append(v)
+        groups[-1].rewards.append(w)
+    return groups
 
 
 def to_dict(record: Any) -> Any:

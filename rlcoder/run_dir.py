@@ -1,8 +1,11 @@
 """The run directory: resolved config, per-step rollouts and verdicts, metrics, checkpoints; and
 what a resumed run needs to know (the last complete checkpoint) so no step is lost or repeated.
 
-Layout:
+Layout (every name below is defined here, nowhere else):
     <run_dir>/config.resolved.yaml
+    <run_dir>/summary.json                        the RL stage's before/after evaluation
+    <run_dir>/sft/final/                          the SFT checkpoint
+    <run_dir>/<stage>/eval_{before,after}.json[l] the RL stage's evaluations and their samples
     <run_dir>/<stage>/steps/step_000001.jsonl     one ScoredGroup per line
     <run_dir>/<stage>/metrics.jsonl               one object per step
     <run_dir>/<stage>/checkpoints/checkpoint-N/   complete only when it holds COMPLETE
@@ -20,10 +23,25 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from rlcoder.config import RunConfig, dump_config
 from rlcoder.records import RecordError, ScoredGroup, from_json, to_json
 
 COMPLETE = "COMPLETE"
+RESOLVED_CONFIG = "config.resolved.yaml"
+SUMMARY = "summary.json"
+SFT_STAGE = "sft"
+RL_STAGES = ("grpo", "ppo")  # stages whose steps/ hold ScoredGroups
+STEP_GLOB = "step_*.jsonl"
 _CKPT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def write_resolved(cfg: RunConfig, run_dir: str | Path | None = None) -> Path:
+    """Write the resolved config into the run directory and return its path."""
+    out = Path(run_dir or cfg.run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / RESOLVED_CONFIG
+    target.write_text(dump_config(cfg))
+    return target
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -67,7 +85,7 @@ class StageDir:
     def recorded_steps(self) -> list[int]:
         if not self.steps.is_dir():
             return []
-        return sorted(int(p.stem.split("_")[1]) for p in self.steps.glob("step_*.jsonl"))
+        return sorted(int(p.stem.split("_")[1]) for p in self.steps.glob(STEP_GLOB))
 
     # -- metrics ------------------------------------------------------------------------------
 
@@ -138,6 +156,10 @@ class StageDir:
     def is_done(self) -> bool:
         return (self.final / COMPLETE).is_file()
 
+    def eval_file(self, when: str) -> Path:
+        """The RL stage's evaluation `when` ("before" or "after"); its samples sit beside it (.jsonl)."""
+        return self.root / f"eval_{when}.json"
+
 
 def checkpoint_step(path: Path) -> int:
     m = _CKPT.match(path.name)
@@ -164,3 +186,11 @@ class RunDir:
 
     def stage(self, name: str) -> StageDir:
         return StageDir(self.root / name)
+
+    @property
+    def resolved_config(self) -> Path:
+        return self.root / RESOLVED_CONFIG
+
+    @property
+    def summary(self) -> Path:
+        return self.root / SUMMARY

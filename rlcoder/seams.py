@@ -1,19 +1,14 @@
-"""The two seams the learners and eval talk through, as small Protocols: a RolloutSource (the live
-rollout fleet; a replay file) and a Scorer (the reward service's client; the in-process scorer)."""
+"""The seams the learners and eval talk through, as small Protocols: a RolloutSource (the live rollout
+fleet; multi-turn episodes over it; a scripted fleet in tests), the PolicyFleet whose weights the learner
+updates, and a Scorer (the reward service's client; the in-process scorer)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from rlcoder.config import RunConfig
-from rlcoder.records import Problem, Rollout, RolloutRequest, SamplingSpec, ScoreItem, Verdict
-
-if TYPE_CHECKING:
-    from rlcoder.prompts import PromptText
-    from rlcoder.run_dir import StageDir
+from rlcoder.records import Rollout, RolloutRequest, SamplingSpec, ScoreItem, Verdict
 
 
 class RolloutSource(Protocol):
@@ -41,17 +36,3 @@ class Scorer(Protocol):
     async def score(self, items: list[ScoreItem]) -> list[Verdict]:
         """One verdict per item, in order; infra_error where the service could not answer."""
         ...
-
-
-@dataclass
-class RLSetup:
-    """Everything an RL stage works with, started by the train job."""
-
-    cfg: RunConfig
-    stage: StageDir
-    tokenizer: Any
-    problems: dict[str, Problem]  # by problem_id
-    prompts: list[PromptText]  # one per train problem that fits max_prompt_tokens
-    fleet: PolicyFleet
-    scorer: Scorer
-    log: Callable[[str], None]

@@ -1,5 +1,6 @@
 """The `RolloutEngine` seam (vLLM or transformers behind one small Protocol), what an engine returns,
-how one is chosen from the run config, and the post-sync logprob check (pure logic, no heavy imports).
+and the post-sync logprob check (pure logic, no heavy imports). An engine starts from an `EngineSpec`
+(rlcoder.records); `worker.build_engine` picks the implementation.
 """
 
 from __future__ import annotations
@@ -7,14 +8,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from rlcoder.records import SamplingSpec
-
-if TYPE_CHECKING:
-    from rlcoder.config import RunConfig
-
-ENGINES = ("vllm", "transformers")
 
 
 @dataclass
@@ -50,59 +46,6 @@ class RolloutEngine(Protocol):
     def close(self) -> None:
         """Release the engine (memory, threads, subprocesses). Idempotent."""
         ...
-
-
-@dataclass(frozen=True)
-class EngineSpec:
-    """Everything needed to start one engine; plain data so it can travel to a Ray actor."""
-
-    kind: str  # one of ENGINES
-    model_path: str  # a local Hugging Face model dir (or a hub id where downloads are allowed)
-    dtype: str = "float32"
-    max_model_len: int = 1024  # prompt + completion tokens
-    seed: int = 0
-    tensor_parallel_size: int = 1
-    gpu_memory_utilization: float = 0.85
-    enable_lora: bool = False
-    max_lora_rank: int = 16
-    trust_remote_code: bool = False
-    on_gpu: bool = False  # vLLM: set up the NCCL weight-transfer path; transformers: run on cuda
-    # vLLM: skip torch.compile. On CPU it starts ~10 s sooner with the same steady tokens/s (measured
-    # on the tiny model); on GPU CUDA graphs matter, so compile there.
-    enforce_eager: bool = False
-
-    def __post_init__(self) -> None:
-        if self.kind not in ENGINES:
-            raise ValueError(f"rollout.engine: {self.kind!r} is not one of {', '.join(ENGINES)}")
-
-    @classmethod
-    def from_config(cls, cfg: RunConfig, model_path: str, kind: str | None = None) -> EngineSpec:
-        ro = cfg.rollout
-        return cls(
-            kind=kind or ro.engine,
-            model_path=str(model_path),
-            dtype=cfg.model.dtype,
-            max_model_len=cfg.model.max_model_len,
-            seed=cfg.seed,
-            tensor_parallel_size=ro.tensor_parallel_size,
-            gpu_memory_utilization=ro.gpu_memory_utilization,
-            enable_lora=cfg.lora.enabled,
-            max_lora_rank=cfg.lora.r,
-            trust_remote_code=cfg.model.trust_remote_code,
-            on_gpu=ro.gpus_per_worker > 0,
-            enforce_eager=ro.gpus_per_worker == 0,
-        )
-
-
-def build_engine(spec: EngineSpec) -> RolloutEngine:
-    """Start the engine `spec` names. Heavy imports happen here, not at module import."""
-    if spec.kind == "vllm":
-        from rollout.vllm_engine import VllmEngine
-
-        return VllmEngine(spec)
-    from rollout.hf_engine import HfEngine
-
-    return HfEngine(spec)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,17 +10,14 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rlcoder.records import Rollout, RolloutRequest, SamplingSpec
-from rollout.engine import EngineSpec, SyncCheck, SyncReport, WeightSyncError
+from rlcoder.records import FleetSpec, Rollout, RolloutRequest, SamplingSpec
+from rollout.engine import SyncCheck, SyncReport, WeightSyncError
 from rollout.procs import proc_identity, reap, with_descendants
 from rollout.scheduling import FleetError, FleetEvent, split_chunks, worker_env
 from rollout.weights import pack_state
 from rollout.worker import RolloutWorker
-
-if TYPE_CHECKING:
-    from rlcoder.config import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -38,52 +35,41 @@ class _Slot:
 
 
 class RolloutFleet:
-    """`cfg.rollout.num_workers` rollout actors serving one policy. Joins the running Ray, or starts a
-    local one on 127.0.0.1 (shut down again by `shutdown`)."""
+    """`spec.num_workers` rollout actors serving one policy, in the Ray this process has joined
+    (rlcoder.run.services.ray_session starts or joins it; the fleet never starts Ray itself)."""
 
     def __init__(
         self,
-        cfg: RunConfig,
-        model_path: str | Path,
+        spec: FleetSpec,
         *,
-        engine: str | None = None,
         max_restarts: int = 3,
         start_timeout_s: float = 900.0,
     ) -> None:
         import ray
 
-        ro = cfg.rollout
-        if ro.gpus_per_worker and ro.gpus_per_worker < ro.tensor_parallel_size:
+        if not ray.is_initialized():
+            raise FleetError("the rollout fleet runs in a Ray session: join or start Ray first")
+        tp = spec.engine.tensor_parallel_size
+        if spec.gpus_per_worker and spec.gpus_per_worker < tp:
             raise FleetError(
-                f"rollout.gpus_per_worker {ro.gpus_per_worker} < tensor_parallel_size "
-                f"{ro.tensor_parallel_size}: each engine needs a GPU per shard"
+                f"rollout.gpus_per_worker {spec.gpus_per_worker} < tensor_parallel_size "
+                f"{tp}: each engine needs a GPU per shard"
             )
-        self.cfg = cfg
-        self.spec = EngineSpec.from_config(cfg, str(model_path), kind=engine)
+        self.fleet_spec = spec
+        self.spec = spec.engine
         self.max_restarts = max_restarts
         self.events: list[FleetEvent] = []
         self._version = 0
         self._sync_error = ""
         self._last_sync: tuple[str, Any, int, Any] | None = None  # (kind, payload, version, check)
-        self._owns_ray = not ray.is_initialized()
-        if self._owns_ray:
-            if cfg.ray.address:
-                ray.init(address=cfg.ray.address)
-            else:
-                ray.init(
-                    address="local",
-                    num_cpus=cfg.ray.num_cpus,
-                    include_dashboard=cfg.ray.include_dashboard,
-                    _node_ip_address="127.0.0.1",
-                )
-        _check_capacity(ray.cluster_resources(), ro.num_workers, ro.gpus_per_worker)
+        _check_capacity(ray.cluster_resources(), spec.num_workers, spec.gpus_per_worker)
         self._actor_cls = ray.remote(RolloutWorker).options(
             num_cpus=1,
-            num_gpus=ro.gpus_per_worker,
+            num_gpus=spec.gpus_per_worker,
             max_restarts=0,  # the fleet restarts workers itself, so it can re-sync their weights
             runtime_env={"env_vars": worker_env(self.spec.on_gpu)},
         )
-        self._slots = [self._launch(f"w{i}") for i in range(ro.num_workers)]
+        self._slots = [self._launch(f"w{i}") for i in range(spec.num_workers)]
         try:
             self._await_starting(self._slots, timeout_s=start_timeout_s)
         except BaseException:
@@ -104,15 +90,6 @@ class RolloutFleet:
         """The actor handle of a worker (for fault-injection tests and diagnostics)."""
         return next(s.handle for s in self._slots if s.worker_id == worker_id)
 
-    def default_sampling(self) -> SamplingSpec:
-        ro = self.cfg.rollout
-        return SamplingSpec(
-            n=ro.samples_per_prompt,
-            temperature=ro.temperature,
-            top_p=ro.top_p,
-            max_new_tokens=ro.max_new_tokens,
-        )
-
     def generate(
         self,
         requests: Sequence[RolloutRequest],
@@ -122,7 +99,7 @@ class RolloutFleet:
     ) -> Iterator[list[Rollout]]:
         """Yield each request's group of `sampling.n` rollouts as soon as its chunk finishes (completion
         order). A worker that dies mid-batch loses nothing: its chunk is re-queued and it restarts."""
-        for _, group in self._run(list(requests), sampling or self.default_sampling(), chunk_size):
+        for _, group in self._run(list(requests), sampling or self.fleet_spec.sampling, chunk_size):
             yield group
 
     def generate_all(
@@ -134,7 +111,7 @@ class RolloutFleet:
     ) -> list[list[Rollout]]:
         """Every request's group, in request order."""
         out: list[list[Rollout]] = [[] for _ in requests]
-        for index, group in self._run(list(requests), sampling or self.default_sampling(), chunk_size):
+        for index, group in self._run(list(requests), sampling or self.fleet_spec.sampling, chunk_size):
             out[index] = group
         return out
 
@@ -180,9 +157,6 @@ class RolloutFleet:
         left = reap(procs, grace_s=timeout_s)
         if left:
             log.error("rollout processes still alive after shutdown: %s", left)
-        if self._owns_ray:
-            ray.shutdown()
-            self._owns_ray = False
 
     def processes(self, timeout_s: float = 30.0) -> list[tuple[int, str]]:
         """(pid, identity) of every worker process and its descendants, starting workers included."""
@@ -315,7 +289,7 @@ class RolloutFleet:
 
     def _launch(self, worker_id: str) -> _Slot:
         handle = self._actor_cls.remote(
-            self.spec, worker_id, self.cfg.rollout.sync_check_tolerance, start=False
+            self.spec, worker_id, self.fleet_spec.sync_check_tolerance, start=False
         )
         slot = _Slot(worker_id, handle)
         slot.info_ref = handle.info.remote()

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rlcoder.records import SamplingSpec
-from rollout.engine import EngineSpec, Sample
+from rlcoder.records import EngineSpec, SamplingSpec
+from rollout.engine import Sample
 from rollout.weights import merge_adapter, read_adapter, unpack_state
 
 

@@ -10,8 +10,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from rlcoder.records import SamplingSpec
-from rollout.engine import EngineSpec, Sample
+from rlcoder.records import EngineSpec, SamplingSpec
+from rollout.engine import Sample
 from rollout.weights import unpack_state
 
 

@@ -11,20 +11,29 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from rlcoder.records import Rollout, RolloutRequest, SamplingSpec
+from rlcoder.records import EngineSpec, Rollout, RolloutRequest, SamplingSpec
 from rollout.engine import (
-    EngineSpec,
     RolloutEngine,
     Sample,
     SyncCheck,
     SyncReport,
     WeightSyncError,
-    build_engine,
     verify_check,
 )
 from rollout.procs import child_pids
 
 log = logging.getLogger(__name__)
+
+
+def build_engine(spec: EngineSpec) -> RolloutEngine:
+    """Start the engine `spec` names. Heavy imports happen here, not at module import."""
+    if spec.kind == "vllm":
+        from rollout.vllm_engine import VllmEngine
+
+        return VllmEngine(spec)
+    from rollout.hf_engine import HfEngine
+
+    return HfEngine(spec)
 
 
 def to_rollouts(

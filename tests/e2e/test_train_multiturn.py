@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from rlcoder.models import resolve_model_path
+from rlcoder.run.model_paths import resolve_model_path
 from rlcoder.run_dir import RunDir
 
 pytestmark = pytest.mark.e2e

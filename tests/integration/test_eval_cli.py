@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from rlcoder.cli import main
+from rlcoder.cli.main import main
 from rlcoder.records import ScoredGroup, from_json
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,9 @@ from transformers import AutoTokenizer
 from reward.client import RewardClient
 from reward.launch import RewardService
 from rlcoder.config import load_config
-from rlcoder.multiturn import run_episodes
-from rlcoder.problems import bundled_problems
-from rlcoder.prompts import build_prompt
+from rlcoder.env.episodes import run_episodes
+from rlcoder.data.problems import bundled_problems
+from rlcoder.data.prompts import build_prompt
 from rollout.engine import EngineSpec
 from rollout.worker import RolloutWorker
 

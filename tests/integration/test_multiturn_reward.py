@@ -14,11 +14,11 @@ import pytest
 from reward.client import RewardClient
 from reward.launch import RewardService
 from rlcoder.config import load_config
-from rlcoder.feedback import format_feedback
-from rlcoder.multiturn import episode_reward, run_episodes
-from rlcoder.problems import bundled_problems, completion_item
-from rlcoder.prompts import build_prompt
-from rlcoder.public_tests import has_hidden_tests, with_public_tests
+from rlcoder.env.feedback import format_feedback
+from rlcoder.env.episodes import episode_reward, run_episodes
+from rlcoder.data.problems import bundled_problems, completion_item
+from rlcoder.data.prompts import build_prompt
+from rlcoder.data.public_tests import has_hidden_tests, with_public_tests
 from rlcoder.records import FunctionInfo, Problem, RewardMode, Rollout, RolloutRequest, VerdictStatus
 
 pytestmark = pytest.mark.integration
@@ -150,8 +150,8 @@ def test_feedback_from_real_verdicts_never_holds_hidden_test_text(client) -> Non
 
 def test_reference_solutions_pass_their_public_tests(client) -> None:
     """The split keeps tests runnable: every bundled and HumanEval reference passes its public part."""
-    from rlcoder.humaneval import load_humaneval
-    from rlcoder.problems import reference_item
+    from rlcoder.data.humaneval import load_humaneval
+    from rlcoder.data.problems import reference_item
 
     problems = [with_public_tests(p, 1) for p in [*bundled_problems(), *load_humaneval()]]
     items = []

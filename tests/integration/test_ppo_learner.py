@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from rlcoder.config import load_config
-from rlcoder.ppo import make_experience, ppo_update
-from rlcoder.ppo_model import build_batch, forward, load_learner, no_grad_eval, save_checkpoint
+from rlcoder.learn.ppo import make_experience, ppo_update
+from rlcoder.learn.ppo_model import build_batch, forward, load_learner, no_grad_eval, save_checkpoint
 from rlcoder.records import Rollout
 from rollout.hf_engine import completion_logprobs
 

@@ -10,7 +10,7 @@ import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rlcoder.config import load_config
-from rlcoder.sft import read_summary, run_sft, stage_dataset, trainer_args
+from rlcoder.learn.sft import read_summary, run_sft, stage_dataset, trainer_args
 
 pytestmark = pytest.mark.integration
 

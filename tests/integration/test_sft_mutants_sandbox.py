@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from reward import score
-from rlcoder.problems import load_problems, reference_item
+from rlcoder.data.problems import load_problems, reference_item
 from rlcoder.records import VerdictStatus
-from rlcoder.sft import with_mutants
+from rlcoder.learn.sft import with_mutants
 
 pytestmark = pytest.mark.integration
 

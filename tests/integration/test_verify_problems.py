@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rlcoder.cli import main
-from rlcoder.humaneval import load_humaneval
-from rlcoder.problems import load_problems, problem_to_row, verify_problems
+from rlcoder.cli.main import main
+from rlcoder.data.humaneval import load_humaneval
+from rlcoder.data.problems import load_problems, problem_to_row, verify_problems
 from rlcoder.records import VerdictStatus
 
 pytestmark = pytest.mark.integration

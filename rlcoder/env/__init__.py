@@ -1,0 +1,1 @@
+"""Environments a policy acts in beyond one answer: multi-turn episodes with execution feedback."""

@@ -1,0 +1,1 @@
+"""Measuring policies and stored runs: eval sampling, pass@k, reports, replay, export."""

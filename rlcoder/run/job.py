@@ -1,0 +1,130 @@
+"""`rlcoder train` as a job: the config's stages in order (sft, then grpo or ppo), on this machine or as
+a Ray job on a cluster. The RL stage starts Ray, the reward service and the rollout fleet, wires the
+RolloutSource (the fleet, or multi-turn episodes over it) and evaluates before and after. A killed run
+resumes from its last complete checkpoint without losing or repeating a step.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from rlcoder.config import RunConfig
+from rlcoder.console import Log, log_stderr, pct
+from rlcoder.learn.step import RLSetup
+from rlcoder.run.model_paths import resolve_model_path
+from rlcoder.run.services import ray_session, reward_scorer, rollout_fleet, rollout_source
+from rlcoder.run_dir import SFT_STAGE, RunDir, StageDir, atomic_write_text, write_resolved
+
+
+def run_train(cfg: RunConfig, log: Log = log_stderr) -> dict[str, Any]:
+    """Run every stage that is not complete yet; returns the RL stage's before/after evaluation."""
+    run = RunDir(cfg.run_dir)
+    write_resolved(cfg, run.root)
+    model_path = resolve_model_path(cfg.model.name_or_path)
+    results: dict[str, Any] = {}
+    for name in cfg.stages:
+        stage = run.stage(name)
+        if stage.is_done():
+            log(f"[{name}] already complete: {stage.final}")
+        elif name == SFT_STAGE:
+            from rlcoder.learn.sft import run_sft
+
+            log(f"[sft] from {model_path}")
+            run_sft(cfg, model_path, stage.final)
+            stage.mark_complete(stage.final)
+        else:
+            results = run_rl_stage(cfg, name, model_path, stage, log)
+            stage.mark_complete(stage.final)
+        model_path = str(stage.final)
+    if results:
+        atomic_write_text(run.summary, json.dumps(results, indent=2, sort_keys=True))
+    return results
+
+
+def run_sft_stage(cfg: RunConfig) -> Path:
+    """`rlcoder sft`: the SFT stage alone, into <run_dir>/sft."""
+    from rlcoder.learn.sft import run_sft
+
+    run = RunDir(cfg.run_dir)
+    write_resolved(cfg, run.root)
+    return run_sft(cfg, resolve_model_path(cfg.model.name_or_path), run.root / SFT_STAGE)
+
+
+# ---------------------------------------------------------------------------------------------
+# The RL stage
+
+
+def run_rl_stage(cfg: RunConfig, algo: str, model_path: str, stage: StageDir, log: Log) -> dict[str, Any]:
+    import torch
+
+    from rlcoder.data.problems import load_problems
+    from rlcoder.data.prompts import prompts_for
+    from rlcoder.learn.loader import load_tokenizer
+
+    if cfg.learner.torch_threads:
+        torch.set_num_threads(cfg.learner.torch_threads)
+    tokenizer = load_tokenizer(cfg, model_path)
+    problems = {p.problem_id: p for p in load_problems(cfg.data.train_source, limit=cfg.data.limit)}
+    prompts, too_long = prompts_for(problems.values(), tokenizer, cfg.data)
+    limit = cfg.data.max_prompt_tokens
+    log(f"[{algo}] {len(prompts)} train prompts, {len(too_long)} over {limit} tokens dropped")
+    with ray_session(cfg), reward_scorer(cfg) as scorer, rollout_fleet(cfg, model_path) as fleet:
+        source = rollout_source(cfg, fleet, scorer, problems, tokenizer, log)
+        rl = RLSetup(cfg, stage, tokenizer, problems, prompts, fleet, source, scorer, log)
+        before = evaluate_once(rl, "before") if cfg.eval.around_rl else {}
+        t0 = time.perf_counter()
+        if algo == "ppo":
+            from rlcoder.learn.ppo import train_ppo
+
+            train_ppo(rl, model_path)
+        else:
+            from rlcoder.learn.grpo import train_grpo
+
+            train_grpo(rl, model_path)
+        train_s = time.perf_counter() - t0
+        after = evaluate_once(rl, "after") if cfg.eval.around_rl else {}
+    result = {"algo": algo, "before": before, "after": after, "train_s": round(train_s, 1)}
+    if before and after:
+        log(
+            f"[{algo}] pass rate on {cfg.data.train_source}: before {pct(before['pass_rate'])} -> "
+            f"after {pct(after['pass_rate'])} ({cfg.eval.samples_per_problem} samples/problem, "
+            f"temperature {cfg.rollout.temperature}); RL took {train_s:.0f}s"
+        )
+    return result
+
+
+def evaluate_once(rl: RLSetup, when: str) -> dict[str, Any]:
+    """Evaluate the fleet's current policy on the train prompts, once (a resumed run reuses it):
+    eval_<when>.json (the summary) and eval_<when>.jsonl (the scored samples)."""
+    from rlcoder.eval.pass_at_k import PassCounts
+    from rlcoder.eval.sampling import pass_rate_by_turn, sample_and_score
+    from rlcoder.records import to_json
+
+    path = rl.stage.eval_file(when)
+    if path.is_file():
+        return dict(json.loads(path.read_text()))
+    n = rl.cfg.eval.samples_per_problem
+    requests = [p.request() for p in rl.prompts]
+    rl.log(f"[eval] {when} RL: {len(requests)} problems x {n} samples")
+    groups = sample_and_score(rl.source, rl.scorer, rl.problems, requests, rl.cfg, n)
+    # the scored samples too, for `rlcoder report` / `rlcoder replay`
+    atomic_write_text(path.with_suffix(".jsonl"), "".join(to_json(g) + "\n" for g in groups))
+    counts = PassCounts.from_groups(groups)
+    result = {
+        "pass_rate": counts.pass_rate,
+        "solved": counts.solved(),
+        "problems": len(counts.samples),
+        "infra_errors": counts.infra_errors,
+    }
+    by_turn = pass_rate_by_turn(groups, rl.cfg.rollout.turns)
+    if by_turn:
+        result["pass_rate_by_turn"] = {str(t): v for t, v in by_turn.items()}
+        rl.log(
+            f"[eval] {when} RL, pass rate after turn: "
+            + "  ".join(f"{t}: {pct(v)}" for t, v in by_turn.items())
+        )
+    atomic_write_text(path, json.dumps(result, indent=2, sort_keys=True))
+    return result

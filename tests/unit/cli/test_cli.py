@@ -1,0 +1,56 @@
+"""The CLI validates config before heavy imports and reports bad input as one line, exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from rlcoder.cli.main import COMMANDS, build_parser, main
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rlcoder", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_help_lists_every_registered_command():
+    text = build_parser().format_help()
+    for path in COMMANDS:
+        assert path[0] in text
+
+
+def test_config_command_prints_the_resolved_config_and_batch_plan(capsys):
+    assert main(["config", "--config", "configs/laptop.yaml", "learner.steps=2"]) == 0
+    out = capsys.readouterr().out
+    assert "steps: 2" in out
+    assert "# batch: 8 prompts x 8 samples = 64 completions/step, 8 accumulation steps of 8" in out
+    assert main(["config", "--config", "configs/laptop_ppo.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "64 completions/step, 2 minibatches of 32 x 2 epochs (up to 4 optimizer steps)" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["config", "--config", "configs/laptop.yaml", "learner.nope=1"], "learner.nope: unknown key"),
+        (["config", "--config", "configs/missing.yaml"], "config file not found"),
+        (["config", "learner.prompts_per_step=3"], "does not divide"),
+        (["config", "rollout.max_new_tokens=many"], "rollout.max_new_tokens"),
+    ],
+)
+def test_bad_config_is_one_line_and_exit_2(args, needle):
+    proc = _run(*args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("rlcoder: config error:")
+    assert needle in lines[0]
+
+
+def test_unknown_command_fails():
+    proc = _run("frobnicate")
+    assert proc.returncode != 0
+    assert "invalid choice" in proc.stderr
