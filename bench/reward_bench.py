@@ -19,10 +19,10 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from reward import baseline, problems
-from reward.client import RewardClient
 from reward.extract import extract_code
-from reward.launch import RewardService
+from reward.service.client import RewardClient
+from reward.service.launch import RewardService
+from reward.testing import baseline, parity_pairs
 from rlcoder.records import ScoreItem
 
 
@@ -34,14 +34,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def run_naive(pairs: list[problems.Pair], workers: int) -> tuple[list[baseline.BaselineResult], float]:
+def run_naive(pairs: list[parity_pairs.Pair], workers: int) -> tuple[list[baseline.BaselineResult], float]:
     started = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(lambda p: baseline.run_pytest(extract_code(p.code) or "", p.test), pairs))
     return results, time.perf_counter() - started
 
 
-def run_service(pairs: list[problems.Pair], url: str, concurrency: int, batch: int) -> tuple[list, float]:
+def run_service(pairs: list[parity_pairs.Pair], url: str, concurrency: int, batch: int) -> tuple[list, float]:
     client = RewardClient(url, max_concurrency=concurrency, batch_size=batch)
     items = [ScoreItem(completion=p.code, test=p.test, item_id=p.name) for p in pairs]
     started = time.perf_counter()
@@ -49,7 +49,7 @@ def run_service(pairs: list[problems.Pair], url: str, concurrency: int, batch: i
     return verdicts, time.perf_counter() - started
 
 
-def run_latency(pairs: list[problems.Pair], url: str) -> tuple[list[float], list[float]]:
+def run_latency(pairs: list[parity_pairs.Pair], url: str) -> tuple[list[float], list[float]]:
     """One item per request, one request at a time: end-to-end latency and the part of it that is not
     the program's own run time (fork, sandbox setup, IPC, HTTP, extraction, verdict)."""
     client = RewardClient(url, max_concurrency=1, batch_size=1)
@@ -79,11 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default="", help="also write the figures to this file")
     args = parser.parse_args(argv)
 
-    pairs = problems.bench_pairs(args.pairs)
+    pairs = parity_pairs.bench_pairs(args.pairs)
     load_before = os.getloadavg()
-    fallback = sum(1 for p in pairs if p.name.split(":")[0] in problems.FALLBACK_TEMPLATES)
+    fallback = sum(1 for p in pairs if p.name.split(":")[0] in parity_pairs.FALLBACK_TEMPLATES)
     print(
-        f"{len(pairs)} pairs from {len(problems.TEMPLATES)} templates ({fallback} need real pytest); "
+        f"{len(pairs)} pairs from {len(parity_pairs.TEMPLATES)} templates ({fallback} need real pytest); "
         f"load average {load_before[0]:.2f}",
         flush=True,
     )
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     with RewardService(workers=args.workers) as svc:
         run_service(pairs[:20], svc.url, args.concurrency, args.batch)  # warm the connection and plan cache
         verdicts, service_s = run_service(pairs, svc.url, args.concurrency, args.batch)
-        latencies, overheads = run_latency(problems.bench_pairs(args.latency_samples), svc.url)
+        latencies, overheads = run_latency(parity_pairs.bench_pairs(args.latency_samples), svc.url)
     figures = summarize(pairs, naive, naive_s, verdicts, service_s, latencies, overheads)
     figures["load_average"] = [round(x, 2) for x in (load_before[0], os.getloadavg()[0])]
     figures["workers"] = args.workers

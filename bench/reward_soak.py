@@ -16,9 +16,10 @@ import time
 
 import httpx
 
-from reward import problems, samples, sandbox
-from reward.client import RewardClient
-from reward.launch import RewardService
+from reward.sandbox import isolation
+from reward.service.client import RewardClient
+from reward.service.launch import RewardService
+from reward.testing import parity_pairs, samples
 from rlcoder.records import ScoreItem, VerdictStatus
 
 # Hostile programs that finish fast; slow ones (timeouts) are mixed in rarely, with a short limit.
@@ -41,7 +42,7 @@ SLOW_HOSTILE = [h for h in samples.HOSTILE if h.name in {"infinite_loop", "sleep
 
 def make_items(start: int, count: int) -> list[tuple[ScoreItem, frozenset[str] | None]]:
     """Unique items (no cache hits): 80% ordinary pairs, 19% fast hostile, 1% timeouts."""
-    ordinary = problems.bench_pairs(count, fallback_every=100)
+    ordinary = parity_pairs.bench_pairs(count, fallback_every=100)
     out: list[tuple[ScoreItem, frozenset[str] | None]] = []
     for k in range(count):
         i = start + k
@@ -77,7 +78,7 @@ def fd_count(pid: int) -> int:
 
 
 def sandbox_processes(fs_pid: int) -> list[int]:
-    base = sandbox.sandbox_uid(fs_pid, 0)
+    base = isolation.sandbox_uid(fs_pid, 0)
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -86,7 +87,7 @@ def sandbox_processes(fs_pid: int) -> list[int]:
                     uid = int(f.read().split("Uid:")[1].split()[0])
             except (OSError, IndexError, ValueError):
                 continue
-            if base <= uid < base + sandbox.MAX_SLOTS:
+            if base <= uid < base + isolation.MAX_SLOTS:
                 found.append(int(entry))
     return found
 

@@ -2,7 +2,7 @@
 returns a `Verdict`. Imports no torch, Ray, vLLM, TRL or PEFT (ARCHITECTURE.md).
 
 Entry points: `reward.score(items)` (in-process, a warm sandboxed executor, no HTTP),
-`reward.executor.Executor` (keep one warm yourself), `reward.server` (HTTP), `reward.client`.
+`reward.executor.Executor` (keep one warm yourself), `reward.service.server` (HTTP), `reward.service.client`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from reward.server import main
+from reward.service.server import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import rlcoder.records as records_module
-from reward import protocol, sandbox
+from reward import protocol
 from reward.extract import extract_code
+from reward.sandbox import isolation
 from reward.verdicts import infra_error, verdict_from_summary
 from rlcoder.records import ScoreItem, TestKind, Verdict, VerdictStatus
 
@@ -88,7 +89,7 @@ class Executor:
         records_root = os.path.dirname(os.path.dirname(os.path.abspath(records_module.__file__)))
         boot = (
             f"import sys; sys.path[:0] = {[here, records_root]!r}; "
-            "from reward.forkserver import main; sys.exit(main())"
+            "from reward.sandbox.forkserver import main; sys.exit(main())"
         )
         args = [
             sys.executable,
@@ -121,7 +122,9 @@ class Executor:
         if first.get("op") != "ready":
             os.close(ctl_w)
             self._proc.wait(timeout=10)
-            raise sandbox.SandboxUnavailable(f"reward sandbox refused to start: {first.get('detail', first)}")
+            raise isolation.SandboxUnavailable(
+                f"reward sandbox refused to start: {first.get('detail', first)}"
+            )
         self._ctl_w = ctl_w
         self.stats["restarts"] += 1 if self._generation else 0
         self._generation += 1
@@ -165,7 +168,7 @@ class Executor:
             proc.wait()
         cgroup = self.info.get("layers", {}).get("pids_cgroup")
         if cgroup and os.path.exists(cgroup):
-            sandbox.remove_cgroup(cgroup)
+            isolation.remove_cgroup(cgroup)
         self._fail_pending("executor closed")
 
     @property
@@ -245,7 +248,7 @@ class Executor:
                 self._inflight[key] = future
                 protocol.send(self._ctl_w, {"op": "run", "job": {**job, "id": job_id}})
                 self.stats["executions"] += 1
-            except (OSError, sandbox.SandboxUnavailable) as exc:
+            except (OSError, isolation.SandboxUnavailable) as exc:
                 self._pending.pop(job_id, None)
                 self._inflight.pop(key, None)
                 future.set_result({"status": "infra_error", "detail": f"fork server unavailable: {exc}"})
@@ -291,7 +294,7 @@ class Executor:
         except subprocess.TimeoutExpired:
             pass
         if cgroup:
-            sandbox.remove_cgroup(cgroup)
+            isolation.remove_cgroup(cgroup)
 
     def ping(self, timeout_s: float = 5.0) -> dict[str, Any]:
         """The fork server's counters (runs, sweeps, fallbacks) and queue; {} if it does not answer."""

@@ -15,9 +15,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from reward import protocol, sandbox, tamper
-from reward.child import ChildSpec, child_main
-from reward.testplan import TestPlan
+from reward import protocol
+from reward.harness.testplan import TestPlan
+from reward.sandbox import isolation, tamper
+from reward.sandbox.child import ChildSpec, child_main
 from reward.verdicts import RunEnd, summarize
 
 SCRATCH_ROOT = "/tmp/rlsbx"
@@ -52,7 +53,7 @@ class Run:
 @dataclass
 class ServerState:
     arm: Any
-    layers: sandbox.Layers
+    layers: isolation.Layers
     trusted_files: frozenset[str]
     trusted_types: frozenset[type]
     workers: int
@@ -74,7 +75,7 @@ def start_run(
     state: ServerState, sel: selectors.BaseSelector, job: dict[str, Any], plan: TestPlan, mode: str
 ) -> None:
     slot = state.free_slots.pop()
-    uid = sandbox.sandbox_uid(os.getpid(), slot) if state.layers.uid_drop else os.getuid()
+    uid = isolation.sandbox_uid(os.getpid(), slot) if state.layers.uid_drop else os.getuid()
     state.seq += 1
     scratch = os.path.join(SCRATCH_ROOT, f"{slot}-{state.seq}")
     os.mkdir(scratch, 0o700)
@@ -91,7 +92,7 @@ def start_run(
         entry_point=job.get("entry_point", ""),
         scratch=scratch,
         uid=uid,
-        limits=sandbox.ChildLimits(cpu_s=int(timeout_s) + 1, address_space_bytes=_address_space(job)),
+        limits=isolation.ChildLimits(cpu_s=int(timeout_s) + 1, address_space_bytes=_address_space(job)),
         out_fd=out_fd,
         result_fd=result_w,
         nonce=secrets.token_hex(16),
@@ -218,7 +219,7 @@ def _needs_sweep(state: ServerState, run: Run) -> bool:
         return False  # no per-slot uid: the process group kill is all we have
     if state.layers.pids_cgroup:
         alive = sum(1 for r in state.runs.values() if r.wait_status is None) + len(state.helpers)
-        return sandbox.cgroup_task_count(state.layers.pids_cgroup) > 1 + alive
+        return isolation.cgroup_task_count(state.layers.pids_cgroup) > 1 + alive
     done = next((r for r in _records(run) if r.get("t") == "done"), None)
     return done is None or not done.get("swept")
 
@@ -227,7 +228,7 @@ def _start_sweep(state: ServerState, run: Run) -> None:
     pid = os.fork()
     if pid == 0:
         try:
-            sandbox.sweep_uid(run.uid)
+            isolation.sweep_uid(run.uid)
         finally:
             os._exit(0)
     run.sweeping = pid
@@ -266,7 +267,7 @@ def _finish(state: ServerState, run: Run, sel: selectors.BaseSelector) -> None:
     os.close(run.out_fd)
     shutil.rmtree(run.scratch, ignore_errors=True)
     if state.layers.uid_drop:
-        sandbox.remove_owned(run.uid)
+        isolation.remove_owned(run.uid)
     state.free_slots.append(run.slot)
 
 

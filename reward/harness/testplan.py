@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from types import CodeType
 from typing import Any
 
-from reward.compare import harden
+from reward.harness.compare import harden
 
 TEST_MODULE = "test_solution"
 TEST_FILENAME = "/sandbox/test_solution.py"  # the test code's filename: trusted, never on disk

@@ -20,10 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reward import guard, harness, runners, sandbox, tamper
-from reward.compare import make_comparators
-from reward.fixtures import Unsupported
-from reward.testplan import TEST_FILENAME, TestPlan
+from reward.harness import fast_path, runners
+from reward.harness.compare import make_comparators
+from reward.harness.fixtures import Unsupported
+from reward.harness.testplan import TEST_FILENAME, TestPlan
+from reward.sandbox import guard, isolation, tamper
 from reward.verdicts import EXIT_SANDBOX_FAILED
 
 _ESCAPES = {i: f"\\u{i:04x}" for i in range(32)} | {ord('"'): '\\"', ord("\\"): "\\\\"}
@@ -40,11 +41,11 @@ class ChildSpec:
     entry_point: str
     scratch: str
     uid: int
-    limits: sandbox.ChildLimits
+    limits: isolation.ChildLimits
     out_fd: int
     result_fd: int
     nonce: str
-    layers: sandbox.Layers
+    layers: isolation.Layers
     trusted_files: frozenset[str]
     trusted_types: frozenset[type]
     guard_enabled: bool
@@ -98,7 +99,7 @@ def child_main(spec: ChildSpec, arm: Callable[[guard.GuardConfig], None], _exit:
 def _child_body(spec: ChildSpec, arm: Callable[[guard.GuardConfig], None], _exit: Any) -> None:
     ru0 = _usage()
     try:
-        fd = sandbox.enter_child(
+        fd = isolation.enter_child(
             spec.uid, spec.limits, spec.scratch, spec.out_fd, spec.result_fd, spec.layers
         )
     except BaseException:
@@ -162,7 +163,7 @@ def _usage() -> tuple[float, int]:
 
 def _make_self_sweep(_kill: Any = os.kill, _sig: int = 9) -> Callable[[], bool]:
     def sweep() -> bool:
-        """Kill every other process of this slot's uid (see sandbox.sweep_uid for why twice)."""
+        """Kill every other process of this slot's uid (see isolation.sweep_uid for why twice)."""
         try:
             _kill(-1, _sig)
             _kill(-1, _sig)
@@ -207,7 +208,7 @@ def _dispatch(spec: ChildSpec, solution_path: str, emit: Callable[..., None]) ->
     sys.meta_path.insert(0, _SolutionFinder(solution_path, spec.code))
     check = _make_tamper_check(spec.snapshot)
     assert spec.plan.code is not None
-    harness.run_module(spec.plan.code, namespace, scratch, emit, check)
+    fast_path.run_module(spec.plan.code, namespace, scratch, emit, check)
 
 
 def _make_tamper_check(snap: Any, _tampered: Any = tamper.tampered) -> Callable[[], str]:
@@ -230,14 +231,14 @@ _PROTECTED_MODULES = [
     "reprlib",
     "_pytest.fixtures",
     "_pytest.capture",
-    "reward.harness",
-    "reward.fixtures",
-    "reward.compare",
-    "reward.guard",
-    "reward.tamper",
-    "reward.child",
-    "reward.runners",
-    "reward.testplan",
+    "reward.harness.fast_path",
+    "reward.harness.fixtures",
+    "reward.harness.compare",
+    "reward.sandbox.guard",
+    "reward.sandbox.tamper",
+    "reward.sandbox.child",
+    "reward.harness.runners",
+    "reward.harness.testplan",
     "_pytest.outcomes",
     "_pytest.python_api",
     "_pytest.raises",
@@ -247,7 +248,7 @@ _PROTECTED_MODULES = [
     "_pytest.recwarn",
 ]
 # Modules whose classes are checked too (their methods decide outcomes); the rest by module dict only.
-_PROTECTED_CLASSES_OF = _PROTECTED_MODULES[_PROTECTED_MODULES.index("reward.harness") :]
+_PROTECTED_CLASSES_OF = _PROTECTED_MODULES[_PROTECTED_MODULES.index("reward.harness.fast_path") :]
 _PROTECTED_CLASSES = (
     ("_pytest.fixtures", "FixtureFunctionDefinition"),
     ("_pytest.fixtures", "FixtureFunctionMarker"),

@@ -7,14 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from reward import baseline, problems
 from reward.executor import Executor
 from reward.extract import extract_code
+from reward.testing import baseline, parity_pairs
 from rlcoder.records import ScoreItem
 
 pytestmark = pytest.mark.integration
 
-PAIRS = problems.pairs()
+PAIRS = parity_pairs.pairs()
 
 
 @pytest.fixture(scope="module")

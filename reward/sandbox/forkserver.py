@@ -1,7 +1,7 @@
 """The warm fork server: a single-threaded process that preloads what tests need, isolates itself
 (namespaces, pids cgroup, subreaper), takes jobs from the executor over a pipe, plans each test source
 once, and runs one sandboxed child per execution (lifecycle.py) within its worker slots.
-Run as `python -m reward.forkserver --ctl-fd R --res-fd W`.
+Run as `python -m reward.sandbox.forkserver --ctl-fd R --res-fd W`.
 """
 
 from __future__ import annotations
@@ -17,16 +17,24 @@ import sys
 import time
 from typing import Any
 
-from reward import guard, lifecycle, preload, protocol, sandbox
-from reward.child import protected_snapshot
-from reward.lifecycle import SCRATCH_ROOT, ServerState
-from reward.testplan import TEST_FILENAME, TestPlan, imported_roots, plan_check, plan_pytest, plan_stdio
+from reward import protocol
+from reward.harness.testplan import (
+    TEST_FILENAME,
+    TestPlan,
+    imported_roots,
+    plan_check,
+    plan_pytest,
+    plan_stdio,
+)
+from reward.sandbox import guard, isolation, lifecycle, preload
+from reward.sandbox.child import protected_snapshot
+from reward.sandbox.lifecycle import SCRATCH_ROOT, ServerState
 
 PLAN_CACHE = 512
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="reward.forkserver")
+    parser = argparse.ArgumentParser(prog="reward.sandbox.forkserver")
     parser.add_argument("--ctl-fd", type=int, required=True)
     parser.add_argument("--res-fd", type=int, required=True)
     parser.add_argument("--workers", type=int, default=2)
@@ -38,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         optional = preload.preload(tuple(p for p in args.preload.split(",") if p))
         arm = guard.install()
-        layers = sandbox.setup_server(args.workers, args.nproc, hide=not args.no_hide)
+        layers = isolation.setup_server(args.workers, args.nproc, hide=not args.no_hide)
     except Exception as exc:  # refuse to serve without the minimum; say why
         protocol.send(args.res_fd, {"op": "fatal", "detail": f"{type(exc).__name__}: {exc}"})
         return 2
@@ -51,12 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         layers=layers,
         trusted_files=guard.trusted_filenames([TEST_FILENAME]),
         trusted_types=frozenset(all_types()),
-        workers=min(args.workers, sandbox.MAX_SLOTS),
+        workers=min(args.workers, isolation.MAX_SLOTS),
         nproc=args.nproc,
         guard_enabled=not args.no_guard,
         res_fd=args.res_fd,
         snapshot=protected_snapshot(),
-        free_slots=list(range(min(args.workers, sandbox.MAX_SLOTS)))[::-1],
+        free_slots=list(range(min(args.workers, isolation.MAX_SLOTS)))[::-1],
     )
     gc.freeze()  # children never scan the preloaded heap: fewer copy-on-write faults per run
     protocol.send(
@@ -65,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             "op": "ready",
             "pid": os.getpid(),
             "layers": layers.as_dict(),
-            "uid_base": sandbox.sandbox_uid(os.getpid(), 0),
+            "uid_base": isolation.sandbox_uid(os.getpid(), 0),
             "preloaded": optional,
         },
     )
@@ -220,7 +228,7 @@ def _leave_cgroup(path: str) -> None:
             f.write(str(os.getpid()))
     except OSError:
         return
-    sandbox.remove_cgroup(path, wait_s=5.0, reap=True)
+    isolation.remove_cgroup(path, wait_s=5.0, reap=True)
 
 
 if __name__ == "__main__":

@@ -170,9 +170,9 @@ def warm_pytest() -> None:
     (the fallback path runs pytest.main inside the sandbox, where nothing new can be imported)."""
     import pytest
 
-    from reward.fixtures import Unsupported  # noqa: F401  (harness modules, imported for the child)
-    from reward.harness import collect  # noqa: F401
-    from reward.runners import run_real_pytest  # noqa: F401
+    from reward.harness.fast_path import collect  # noqa: F401
+    from reward.harness.fixtures import Unsupported  # noqa: F401  (harness modules, imported for the child)
+    from reward.harness.runners import run_real_pytest  # noqa: F401
 
     source = (
         "import pytest\n"

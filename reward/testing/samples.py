@@ -332,7 +332,7 @@ HOSTILE: tuple[Hostile, ...] = (
     ),
     _h(
         "rebind_guard_functions",
-        "import sys\ng = sys.modules['reward.guard']\ndef add(a, b):\n    saved = g._check, g._in_solution_context\n"
+        "import sys\ng = sys.modules['reward.sandbox.guard']\ndef add(a, b):\n    saved = g._check, g._in_solution_context\n"
         "    g._check = g._in_solution_context = lambda *a: None\n    try:\n"
         "        return sys._getframe(1).f_locals.get('expected', 3)\n    finally:\n"
         "        g._check, g._in_solution_context = saved\n",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reward.testplan import plan_check, plan_pytest, plan_stdio
+from reward.harness.testplan import plan_check, plan_pytest, plan_stdio
 
 SIMPLE = (
     "import pytest\nfrom solution import f\n\n@pytest.mark.parametrize('x', [1, 2])\n"

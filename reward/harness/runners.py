@@ -1,5 +1,5 @@
 """The three ways a sandboxed child runs a program against its tests, besides the pytest fast path
-(harness.py): HumanEval `check(candidate)`, stdin/stdout cases, and real pytest in-process as the
+(fast_path.py): HumanEval `check(candidate)`, stdin/stdout cases, and real pytest in-process as the
 fallback for test files the fast path does not support. Each reports through `emit`.
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from reward.harness import _classify, _describe
-from reward.testplan import TestPlan
+from reward.harness.fast_path import _classify, _describe
+from reward.harness.testplan import TestPlan
 
 Emit = Callable[..., None]
 SOLUTION_MODULE = "solution"

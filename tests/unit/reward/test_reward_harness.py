@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from reward import harness
-from reward.child import _SolutionFinder
-from reward.compare import make_comparators
-from reward.fixtures import Unsupported
-from reward.testplan import plan_pytest
+from reward.harness import fast_path
+from reward.harness.compare import make_comparators
+from reward.harness.fixtures import Unsupported
+from reward.harness.testplan import plan_pytest
+from reward.sandbox.child import _SolutionFinder
 
 
 def run(tmp_path, test: str, solution: str = "def f(x):\n    return x\n", tamper: str = ""):
@@ -25,7 +25,7 @@ def run(tmp_path, test: str, solution: str = "def f(x):\n    return x\n", tamper
     try:
         namespace = make_comparators(frozenset(), frozenset())
         assert plan.code is not None
-        harness.run_module(
+        fast_path.run_module(
             plan.code, namespace, tmp_path, lambda kind, **f: records.append({"t": kind, **f}), lambda: tamper
         )
     finally:

@@ -14,10 +14,11 @@ import time
 import httpx
 import pytest
 
-from reward import samples, sandbox
-from reward.client import RewardClient
-from reward.launch import RewardService
-from reward.server import LISTEN_LINE
+from reward.sandbox import isolation
+from reward.service.client import RewardClient
+from reward.service.launch import RewardService
+from reward.service.server import LISTEN_LINE
+from reward.testing import samples
 from rlcoder.records import ScoreItem, VerdictStatus
 
 pytestmark = pytest.mark.integration
@@ -164,7 +165,7 @@ def test_service_killed_mid_batch_gives_infra_error_not_zero():
     while (_alive(fork_server) or os.path.exists(cgroup)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(fork_server) and not os.path.exists(cgroup)
-    uid_base = sandbox.sandbox_uid(fork_server, 0)
+    uid_base = isolation.sandbox_uid(fork_server, 0)
     assert not [p for p in os.listdir("/proc") if p.isdigit() and _uid(p) in range(uid_base, uid_base + 128)]
 
 

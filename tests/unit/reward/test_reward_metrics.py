@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reward.metrics import Metrics
+from reward.service.metrics import Metrics
 
 
 def test_render_has_counters_gauges_and_cumulative_histograms():

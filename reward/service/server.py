@@ -22,8 +22,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from reward.executor import Executor
-from reward.metrics import Metrics
-from reward.options import add_serve_args
+from reward.service.metrics import Metrics
+from reward.service.options import add_serve_args
 from reward.verdicts import infra_error
 from rlcoder.records import RecordError, ScoreItem, Verdict, from_dict, to_dict
 

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import httpx
 
-from reward.server import LISTEN_LINE
+from reward.service.server import LISTEN_LINE
 
 
 class RewardServiceError(RuntimeError):

@@ -7,9 +7,9 @@ import fractions
 
 import pytest
 
-from reward.compare import describe_last, make_comparators
-from reward.forkserver import all_types
-from reward.guard import trusted_filenames
+from reward.harness.compare import describe_last, make_comparators
+from reward.sandbox.forkserver import all_types
+from reward.sandbox.guard import trusted_filenames
 
 TRUSTED_TYPES = frozenset(all_types())
 

@@ -23,9 +23,9 @@ from typing import Any
 from _pytest.mark.structures import Mark, MarkDecorator, ParameterSet, get_unpacked_marks
 from _pytest.outcomes import Failed, Skipped
 
-from reward.compare import describe_last
-from reward.fixtures import FixtureManager, Unsupported
-from reward.testplan import TEST_FILENAME, TEST_MODULE
+from reward.harness.compare import describe_last
+from reward.harness.fixtures import FixtureManager, Unsupported
+from reward.harness.testplan import TEST_FILENAME, TEST_MODULE
 
 Emit = Callable[..., None]
 _DETAIL_CHARS = 600

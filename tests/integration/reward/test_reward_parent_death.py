@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 LAUNCHER = """
 import sys, time
-from reward.launch import RewardService
+from reward.service.launch import RewardService
 svc = RewardService(workers=1)
 svc.start()
 print(svc.pid, flush=True)

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from reward import samples
 from reward.executor import Executor
+from reward.testing import samples
 from rlcoder.records import ScoreItem, TestKind, VerdictStatus
 
 pytestmark = pytest.mark.integration

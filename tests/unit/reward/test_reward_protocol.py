@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from reward import protocol
-from reward.child import make_emit
+from reward.sandbox.child import make_emit
 
 
 def test_messages_survive_partial_reads():

@@ -5,7 +5,7 @@ The OS layers (uid, limits, namespaces) are the real walls; this closes what the
 solution and its tests share one interpreter. "Solution context" means a frame of the solution's code
 (or code it compiled) is on the stack above the child's entry frame, or the event comes from a thread
 the harness did not start. The hook runs on a private copy of this module (functions, tables and
-builtins copied at install), so rebinding `reward.guard._check` or a builtin changes nothing it does,
+builtins copied at install), so rebinding `reward.sandbox.guard._check` or a builtin changes nothing it does,
 and it never calls code of the solution's making (no isinstance, hash, repr or getattr on its objects).
 """
 
@@ -21,70 +21,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-# Events that hand out frames, code constants or other objects' internals.
-_FRAME_EVENTS = frozenset(
-    {
-        "sys._getframe",
-        "sys._current_frames",
-        "sys._current_exceptions",
-        "sys.settrace",
-        "sys.setprofile",
-        "gc.get_referrers",
-        "gc.get_referents",
-        "gc.get_objects",
-        "marshal.loads",
-        "marshal.load",
-    }
+from reward.sandbox.guard_rules import (
+    _AF_UNIX,
+    _ATTR_READERS,
+    _CALL_OPS,
+    _FRAME_EVENTS,
+    _FRAME_HANDOUTS,
+    _HANDOUT_MODULES,
+    _IGNORED,
+    _PROCESS_EVENTS,
 )
-_PROCESS_EVENTS = frozenset(
-    {
-        "os.fork",
-        "os.forkpty",
-        "os.exec",
-        "os.posix_spawn",
-        "os.spawn",
-        "os.system",
-        "os.kill",
-        "os.killpg",
-        "signal.pthread_kill",
-        "subprocess.Popen",
-        "pty.spawn",
-        "os.startfile",
-        "os.setns",
-        "os.unshare",
-    }
-)
-# Frequent events that never matter to the guard: skipped first, before any other test.
-_IGNORED = frozenset(
-    {"builtins.id", "import", "os.listdir", "os.scandir", "marshal.dumps", "sys._getframemodulename"}
-)
-# Library code calls sys._getframe for its own bookkeeping on the solution's behalf (namedtuple, enum,
-# typing and typing_extensions read the caller's module name; traceback.format_stack formats frames).
-# Allowed when the frame raising the event is a preloaded module's code executing a
-# `<x>._getframe(...)` call written in its own source: not a callable it was handed
-# (map(sys._getframe, ...) consumed inside namedtuple, a mock's side effect), and not one of these,
-# which hand the frame back (allowed only when the named function of the same file calls them).
-_FRAME_HANDOUTS: dict[tuple[str, str], str | None] = {
-    ("inspect", "currentframe"): None,
-    ("inspect", "stack"): None,
-    ("logging", "<lambda>"): "findCaller",  # logging.currentframe
-    ("traceback", "walk_stack"): None,
-}
-# Debuggers and test-tool internals that hand frames or frame locals around: never.
-_HANDOUT_MODULES = ("bdb", "pdb", "_pytest.debugging", "_pytest.pytester", "numpy.distutils.misc_util")
-# Frame and traceback attributes (f_code, tb_frame) are read only by these stdlib formatters, which turn
-# frames into strings (traceback.format_exc(), logging's caller lookup); `walk_tb` yields frames, so
-# only while the summarizer consumes it.
-_ATTR_READERS: dict[tuple[str, str], str | None] = {
-    ("logging", "findCaller"): None,
-    ("logging", "_is_internal_frame"): "findCaller",
-    ("warnings", "_is_internal_frame"): None,
-    ("traceback", "_extract_from_extended_frame_gen"): None,
-    ("traceback", "_walk_tb_with_full_positions"): "_extract_from_extended_frame_gen",
-    ("traceback", "walk_tb"): "_extract_from_extended_frame_gen",
-}
-_AF_UNIX = 1  # socket.AF_UNIX on Linux
-_CALL_OPS = frozenset({"PRECALL", "CALL", "CALL_FUNCTION", "CALL_METHOD"})
 
 # Bound once at import: the hook looks nothing up on a module the solution can reach.
 _getframe = sys._getframe

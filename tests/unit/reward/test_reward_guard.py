@@ -1,4 +1,4 @@
-"""Guard decisions (reward/guard.py) without the sandbox: a fresh interpreter installs and arms the audit
+"""Guard decisions (reward/sandbox/guard.py) without the sandbox: a fresh interpreter installs and arms the audit
 hook, runs snippets as solution code called from a test-file frame, and reports what each one got.
 Library bookkeeping on the solution's behalf must pass; reading the test's frame or constants, by any
 route, must be refused. (A subprocess because an audit hook cannot be removed once added.)"""
@@ -21,8 +21,8 @@ import collections, dataclasses, dis, enum, functools, inspect, io, json, loggin
 import typing, warnings
 from unittest import mock
 import typing_extensions
-from reward import guard
-from reward.forkserver import all_types
+from reward.sandbox import guard
+from reward.sandbox.forkserver import all_types
 
 SOL, TEST = "/sandbox-unit/solution.py", "/sandbox-unit/test_solution.py"
 CASES = json.loads(sys.stdin.read())
@@ -211,7 +211,7 @@ REFUSED = {
     """,
     "rebind_guard_functions": """
         import sys
-        g = sys.modules['reward.guard']
+        g = sys.modules['reward.sandbox.guard']
         def solve(test, Node):
             g._check = g._in_solution_context = lambda *a: None
             return sys._getframe(1).f_locals['expected']

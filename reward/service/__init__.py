@@ -1,0 +1,1 @@
+"""The HTTP face of the reward service: server, client, launcher, metrics, CLI options."""

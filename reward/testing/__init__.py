@@ -1,0 +1,1 @@
+"""Test and bench data, not the service: hostile samples, parity pairs, the naive baseline."""
