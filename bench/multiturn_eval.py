@@ -12,16 +12,17 @@ import sys
 import time
 from pathlib import Path
 
-from reward.client import RewardClient
-from reward.launch import RewardService
+from reward.service.client import RewardClient
+from reward.service.launch import RewardService
 from rlcoder.config import load_config
 from rlcoder.data.problems import load_problems
 from rlcoder.data.prompts import prompts_for
 from rlcoder.env.episodes import groups_after_turn, run_episodes
 from rlcoder.eval.pass_at_k import PassCounts
 from rlcoder.learn.sft import run_sft, sft_complete
+from rlcoder.records import EngineSpec
 from rlcoder.run.model_paths import resolve_model_path
-from rollout.engine import EngineSpec
+from rlcoder.specs import sampling_spec
 from rollout.worker import RolloutWorker
 
 LAPTOP = Path(__file__).resolve().parents[1] / "configs" / "laptop.yaml"
@@ -84,7 +85,13 @@ def main() -> int:
             requests = [p.request() for p in prompts]
             t0 = time.perf_counter()
             groups = run_episodes(
-                fleet, client, {p.problem_id: p for p in problems}, requests, tokenizer, cfg, args.samples
+                fleet,
+                client,
+                {p.problem_id: p for p in problems},
+                requests,
+                tokenizer,
+                cfg,
+                sampling_spec(cfg, args.samples),
             )
             rates = [
                 PassCounts.from_groups(groups_after_turn(groups, t)).pass_rate

@@ -21,10 +21,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from reward import baseline
-from reward.client import RewardClient
 from reward.extract import extract_code
-from reward.launch import RewardService
+from reward.service.client import RewardClient
+from reward.service.launch import RewardService
+from reward.testing import baseline
 from rlcoder.config import load_config
 from rlcoder.data.problems import bundled_problems
 from rlcoder.eval.replay import diff_groups, next_replay_path, pair_with_replay, replay_groups

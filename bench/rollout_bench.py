@@ -110,27 +110,26 @@ def main(argv: list[str] | None = None) -> int:
 
 def _bench(cfg, model_path: str, requests: list, sampling, learner, repeats: int) -> dict:
     """Both sides live at once and timed in alternation, so a change in machine load hits both."""
-    import ray
-
-    from rollout.engine import EngineSpec, build_engine
+    from rlcoder.run.services import ray_session
+    from rlcoder.specs import engine_spec, fleet_spec
     from rollout.fleet import RolloutFleet
+    from rollout.worker import build_engine
 
     started = time.perf_counter()
-    engine = build_engine(EngineSpec.from_config(cfg, model_path))
+    engine = build_engine(engine_spec(cfg, model_path))
     out: dict = {"direct_start_s": time.perf_counter() - started}
-    workers = cfg.rollout.num_workers
-    ray.init(address="local", num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1")
+    ray_cfg = cfg.model_copy(update={"ray": cfg.ray.model_copy(update={"num_cpus": cfg.rollout.num_workers})})
     try:
-        started = time.perf_counter()
-        fleet = RolloutFleet(cfg, model_path)
-        out["fleet_start_s"] = time.perf_counter() - started
-        try:
-            out.update(_throughput(engine, fleet, requests, sampling, repeats))
-            out.update(_weight_sync(engine, fleet, requests, learner))
-        finally:
-            fleet.shutdown()
+        with ray_session(ray_cfg):
+            started = time.perf_counter()
+            fleet = RolloutFleet(fleet_spec(cfg, model_path))
+            out["fleet_start_s"] = time.perf_counter() - started
+            try:
+                out.update(_throughput(engine, fleet, requests, sampling, repeats))
+                out.update(_weight_sync(engine, fleet, requests, learner))
+            finally:
+                fleet.shutdown()
     finally:
-        ray.shutdown()
         engine.close()
     return out
 

@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-from reward.options import add_serve_args
+from reward.service.options import add_serve_args
 from rlcoder.cli.config import add_config_args
 from rlcoder.cli.tiny_model import add_tiny_model_args
 from rlcoder.config import ConfigError
@@ -84,7 +84,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, Callable[[argparse.ArgumentParse
     ),
     ("reward", "serve"): (
         "run the reward scoring service (HTTP)",
-        "reward.server:cmd_serve",
+        "reward.service.server:cmd_serve",
         add_serve_args,
     ),
     ("data", "verify"): (

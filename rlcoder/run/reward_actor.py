@@ -12,7 +12,7 @@ class RewardServiceActor:
     def __init__(self, workers: int, port: int) -> None:
         import ray
 
-        from reward.launch import RewardService
+        from reward.service.launch import RewardService
 
         self._service = RewardService(host=ray.util.get_node_ip_address(), port=port, workers=workers)
         self._service.start()

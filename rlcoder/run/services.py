@@ -42,7 +42,7 @@ def reward_scorer(cfg: RunConfig) -> Iterator[Any]:
     """A RewardClient for the configured service URL; else for a service this run starts: on this
     machine when Ray is local (or not used at all: replay), as a Ray actor on the cluster when the
     run joined one."""
-    from reward.client import RewardClient
+    from reward.service.client import RewardClient
 
     r = cfg.reward
 
@@ -65,7 +65,7 @@ def reward_scorer(cfg: RunConfig) -> Iterator[Any]:
             ray.get(actor.stop.remote())
             ray.kill(actor)
     else:
-        from reward.launch import RewardService
+        from reward.service.launch import RewardService
 
         with RewardService(host=r.host, port=r.port, workers=r.workers) as service:
             yield client(service.url)

@@ -10,6 +10,8 @@ import pytest
 
 from rlcoder.config import load_config
 from rlcoder.records import RolloutRequest, SamplingSpec
+from rlcoder.run.services import ray_session
+from rlcoder.specs import fleet_spec
 from rollout.engine import SyncCheck, WeightSyncError
 from rollout.fleet import RolloutFleet
 from rollout.hf_engine import completion_logprobs
@@ -25,8 +27,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def gpu_fleet(tiny_model_dir):
-    ray = pytest.importorskip("ray")
-    ray.init(address="local", include_dashboard=False, _node_ip_address="127.0.0.1")
+    pytest.importorskip("ray")
     cfg = load_config(
         None,
         [
@@ -36,10 +37,10 @@ def gpu_fleet(tiny_model_dir):
             "model.max_model_len=512",
         ],
     )
-    fleet = RolloutFleet(cfg, tiny_model_dir)
-    yield fleet
-    fleet.shutdown()
-    ray.shutdown()
+    with ray_session(cfg):
+        fleet = RolloutFleet(fleet_spec(cfg, tiny_model_dir))
+        yield fleet
+        fleet.shutdown()
 
 
 @pytest.fixture(scope="module")

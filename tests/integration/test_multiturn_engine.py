@@ -7,13 +7,14 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer
 
-from reward.client import RewardClient
-from reward.launch import RewardService
+from reward.service.client import RewardClient
+from reward.service.launch import RewardService
 from rlcoder.config import load_config
-from rlcoder.env.episodes import run_episodes
 from rlcoder.data.problems import bundled_problems
 from rlcoder.data.prompts import build_prompt
-from rollout.engine import EngineSpec
+from rlcoder.env.episodes import run_episodes
+from rlcoder.records import EngineSpec
+from rlcoder.specs import sampling_spec
 from rollout.worker import RolloutWorker
 
 pytestmark = pytest.mark.integration
@@ -45,7 +46,7 @@ def test_episodes_with_the_tiny_model_keep_tokens_masks_and_limits(tiny_model_di
     fleet = InProcessFleet(worker)
     with RewardService(workers=2) as svc:
         client = RewardClient(svc.url)
-        groups = run_episodes(fleet, client, problems, requests, tok, cfg, n=2)
+        groups = run_episodes(fleet, client, problems, requests, tok, cfg, sampling_spec(cfg, 2))
         client.close()
     assert [len(g) for g in groups] == [2, 2, 2] and fleet.calls <= 3
     end = tok.convert_ids_to_tokens(tok.eos_token_id)

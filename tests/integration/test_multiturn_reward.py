@@ -11,15 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from reward.client import RewardClient
-from reward.launch import RewardService
+from reward.service.client import RewardClient
+from reward.service.launch import RewardService
 from rlcoder.config import load_config
-from rlcoder.env.feedback import format_feedback
-from rlcoder.env.episodes import episode_reward, run_episodes
 from rlcoder.data.problems import bundled_problems, completion_item
 from rlcoder.data.prompts import build_prompt
 from rlcoder.data.public_tests import has_hidden_tests, with_public_tests
+from rlcoder.env.episodes import run_episodes
+from rlcoder.env.feedback import format_feedback
+from rlcoder.env.scoring import episode_reward
 from rlcoder.records import FunctionInfo, Problem, RewardMode, Rollout, RolloutRequest, VerdictStatus
+from rlcoder.specs import sampling_spec
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +94,9 @@ def test_hard_coding_the_feedback_passes_public_tests_but_not_the_hidden_ones(cl
     prompt = build_prompt(PROBLEM, tokenizer)
     turn_one = RolloutRequest(PROBLEM.problem_id, prompt.text, prompt.token_ids, step=1)
     policy = FeedbackPolicy(tokenizer)
-    (group,) = run_episodes(policy, client, {PROBLEM.problem_id: PROBLEM}, [turn_one], tokenizer, cfg, n=2)
+    (group,) = run_episodes(
+        policy, client, {PROBLEM.problem_id: PROBLEM}, [turn_one], tokenizer, cfg, sampling_spec(cfg, 2)
+    )
     hacker, honest = group
     feedback = hacker.turns[0].feedback
     assert "assert f(2) == 5" in feedback and "assert 2 == 5" in feedback

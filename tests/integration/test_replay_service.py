@@ -10,15 +10,15 @@ import shutil
 
 import pytest
 
-from reward.client import RewardClient
-from reward.launch import RewardService
+from reward.service.client import RewardClient
+from reward.service.launch import RewardService
 from rlcoder.cli.main import main
 from rlcoder.config import load_config
 from rlcoder.data.problems import bundled_problems
-from rlcoder.records import ScoredGroup, VerdictStatus, from_json, to_json
 from rlcoder.eval.replay import verdict_signature
 from rlcoder.eval.stored_runs import ReadLog, read_stored
 from rlcoder.eval.synthetic_run import score_groups, synthetic_groups, write_run
+from rlcoder.records import ScoredGroup, VerdictStatus, from_json, to_json
 
 pytestmark = pytest.mark.integration
 

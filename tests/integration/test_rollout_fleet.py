@@ -12,14 +12,16 @@ import dataclasses
 import time
 
 import pytest
-from test_rollout_hf_engine import merged_reference, perturbed, write_adapter
 
 from rlcoder.config import load_config
-from rlcoder.records import RolloutRequest, SamplingSpec
-from rollout.engine import EngineSpec, SyncCheck, WeightSyncError
+from rlcoder.records import EngineSpec, RolloutRequest, SamplingSpec
+from rlcoder.run.services import ray_session
+from rlcoder.specs import fleet_spec
+from rollout.engine import SyncCheck, WeightSyncError
 from rollout.fleet import FleetError, RolloutFleet
 from rollout.hf_engine import HfEngine, completion_logprobs
 from rollout.procs import alive
+from tests.helpers.engines import merged_reference, perturbed, write_adapter
 
 pytestmark = pytest.mark.integration
 
@@ -30,9 +32,8 @@ SAMPLING = SamplingSpec(n=N, max_new_tokens=12, seed=None)
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
-    yield ray
-    ray.shutdown()
+    with ray_session(load_config(None, ["ray.num_cpus=2"])):
+        yield ray
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def fleet(local_ray, tiny_model_dir):
             "lora.r=8",
         ],
     )
-    fl = RolloutFleet(cfg, tiny_model_dir)
+    fl = RolloutFleet(fleet_spec(cfg, tiny_model_dir))
     yield fl
     fl.shutdown()
 
@@ -82,10 +83,10 @@ def test_a_fleet_that_cannot_start_says_why_and_leaves_nothing(local_ray, tmp_pa
     # runs before the shared fleet exists, so it has the local Ray's CPUs to itself
     cfg = load_config(None, ["rollout.num_workers=1", "rollout.engine=transformers"])
     with pytest.raises(Exception, match="not-a-model"):
-        RolloutFleet(cfg, tmp_path / "not-a-model")
+        RolloutFleet(fleet_spec(cfg, tmp_path / "not-a-model"))
     too_many = load_config(None, ["rollout.num_workers=3"])
     with pytest.raises(FleetError, match="does not fit"):
-        RolloutFleet(too_many, tmp_path)
+        RolloutFleet(fleet_spec(too_many, tmp_path))
     deadline = time.monotonic() + 30  # Ray frees a killed actor's CPU asynchronously
     while local_ray.available_resources().get("CPU") != 2 and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -7,8 +7,8 @@ import pytest
 
 from reward import score
 from rlcoder.data.problems import load_problems, reference_item
-from rlcoder.records import VerdictStatus
 from rlcoder.learn.sft import with_mutants
+from rlcoder.records import VerdictStatus
 
 pytestmark = pytest.mark.integration
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rlcoder.config import ConfigError, RunConfig, batch_plan, load_config, write_resolved
+from rlcoder.config import ConfigError, RunConfig, batch_plan, load_config
+from rlcoder.run_dir import write_resolved
 
-CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).parents[3] / "configs").glob("*.yaml"))
 
 
 def test_every_shipped_config_loads():

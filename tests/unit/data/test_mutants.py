@@ -5,8 +5,8 @@ from __future__ import annotations
 import ast
 
 from rlcoder.data.mutants import mutants, mutation_sites
-from rlcoder.records import Problem, ScoreItem, Verdict, VerdictStatus
 from rlcoder.learn.sft import with_mutants
+from rlcoder.records import Problem, ScoreItem, Verdict, VerdictStatus
 
 SOURCE = '''def clamp(x, lo, hi):
     """Return x limited to [lo, hi]; "<" in a docstring is not code."""

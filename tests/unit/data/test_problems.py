@@ -26,7 +26,7 @@ from rlcoder.data.problems import (
 )
 from rlcoder.records import TestKind
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def kodcode_rows() -> list[dict]:

@@ -11,6 +11,7 @@ import pytest
 from rlcoder.cli.main import main
 from rlcoder.data.problems import completion_item, load_problems, problem_to_row, verify_problems
 from rlcoder.records import FunctionInfo, Problem, ScoreItem, TestKind, Verdict, VerdictStatus
+from tests.helpers.fakes import ScriptedScorer
 
 
 def make(pid: str) -> Problem:
@@ -23,26 +24,20 @@ def make(pid: str) -> Problem:
     )
 
 
-class ScriptedScorer:
+def scripted(script: dict[str, list[VerdictStatus] | VerdictStatus]) -> ScriptedScorer:
     """Verdicts by problem id: a list is consumed one per call (flaky tests), a status is constant."""
 
-    def __init__(self, script: dict[str, list[VerdictStatus] | VerdictStatus]) -> None:
-        self.script = script
-        self.calls: list[list[ScoreItem]] = []
+    def verdict(item: ScoreItem, i: int) -> Verdict:
+        plan = script.get(item.item_id, VerdictStatus.PASS)
+        status = plan.pop(0) if isinstance(plan, list) else plan
+        return Verdict(status=status, detail=f"{status.value} detail", item_id=item.item_id)
 
-    def __call__(self, items: list[ScoreItem]) -> list[Verdict]:
-        self.calls.append(items)
-        out = []
-        for item in items:
-            plan = self.script.get(item.item_id, VerdictStatus.PASS)
-            status = plan.pop(0) if isinstance(plan, list) else plan
-            out.append(Verdict(status=status, detail=f"{status.value} detail", item_id=item.item_id))
-        return out
+    return ScriptedScorer(verdict)
 
 
 def test_only_problems_passing_every_repeat_are_kept() -> None:
     problems = [make(f"p{i}") for i in range(5)]
-    scorer = ScriptedScorer(
+    scorer = scripted(
         {
             "p1": [VerdictStatus.PASS, VerdictStatus.FAIL, VerdictStatus.PASS],  # flaky
             "p3": VerdictStatus.ERROR,
@@ -60,12 +55,12 @@ def test_only_problems_passing_every_repeat_are_kept() -> None:
     assert report.status_counts() == {"pass": 3 * 3 + 2, "fail": 1, "error": 3}
     assert sum(done) == 5 and len(done) == 3  # chunks of 2, 2, 1
     # every item carries the reference solution in a fence, the test, the entry point and the id
-    item = scorer.calls[0][0]
+    item = scorer.batches[0][0]
     assert item.completion.startswith("```python\n") and problems[0].solution.strip() in item.completion
     assert (item.test, item.entry_point, item.item_id) == (problems[0].test, "f_p0", "p0")
     assert item.test_kind is TestKind.PYTEST
     assert item.prompt == ""  # instruct style: nothing to continue
-    assert [len(c) for c in scorer.calls] == [6, 6, 3]
+    assert [len(c) for c in scorer.batches] == [6, 6, 3]
 
 
 def test_scorer_returning_the_wrong_count_is_an_error() -> None:

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from rlcoder.env.feedback import ASK, format_feedback, needs_feedback
 from rlcoder.data.problems import bundled_problems, completion_item
 from rlcoder.data.public_tests import has_hidden_tests, public_test_source, with_public_tests
+from rlcoder.env.feedback import ASK, format_feedback, needs_feedback
 from rlcoder.records import FunctionInfo, Problem, TestKind, Verdict, VerdictStatus
 
 PYTEST = """import pytest

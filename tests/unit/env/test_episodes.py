@@ -8,29 +8,29 @@ from pathlib import Path
 import pytest
 
 from rlcoder.config import ConfigError, load_config
+from rlcoder.data.prompts import build_messages, build_prompt, render_chat
 from rlcoder.env.episodes import (
     env_mask_of,
-    episode_reward,
     feedback_token_ids,
-    final_verdict,
     groups_after_turn,
     run_episodes,
     verdict_after_turn,
 )
-from rlcoder.data.prompts import build_messages, build_prompt, render_chat
+from rlcoder.env.scoring import episode_reward, final_verdict
 from rlcoder.records import (
     FunctionInfo,
     Problem,
     RewardMode,
     Rollout,
     RolloutRequest,
-    SamplingSpec,
     ScoreItem,
     Verdict,
     VerdictStatus,
     from_json,
     to_json,
 )
+from rlcoder.specs import sampling_spec
+from tests.helpers.fakes import ScriptedFleet, ScriptedScorer
 
 TEST = (
     "from solution import f\n\n"
@@ -56,68 +56,51 @@ def config(*overrides: str):
     return load_config(None, ["rollout.turns=3", "rollout.max_new_tokens=64", *overrides])
 
 
-class ScriptedFleet:
+def scripted_fleet(tokenizer, always: str | None = None, close: bool = True, right_first: int = 0):
     """Answers wrong unless the conversation holds feedback (or `always` says otherwise); with
-    `close=False` it never generates the end-of-turn token (a length-truncated answer)."""
+    `close=False` it never generates the end-of-turn token (a length-truncated answer); the first
+    `right_first` samples of each group answer right on turn 1."""
 
-    def __init__(
-        self, tokenizer, always: str | None = None, close: bool = True, right_first: int = 0
-    ) -> None:
-        self.tok = tokenizer
-        self.always = always
-        self.close = close
-        self.right_first = right_first  # this many samples of each group answer right on turn 1
-        self.asked: list[list[RolloutRequest]] = []
-
-    def generate_all(self, requests, sampling: SamplingSpec):
-        self.asked.append(list(requests))
-        assert sampling.max_new_tokens == 64
-        return [[self._answer(q, i) for i in range(sampling.n)] for q in requests]
-
-    def _answer(self, q: RolloutRequest, i: int) -> Rollout:
-        seen = self.tok.decode(q.prompt_token_ids)
-        text = self.always or (RIGHT if FEEDBACK_MARK in seen or i < self.right_first else WRONG)
-        ids = self.tok(text, add_special_tokens=False)["input_ids"]
-        if self.close:
-            ids = [*ids, self.tok.eos_token_id]
+    def answer(q: RolloutRequest, i: int) -> Rollout:
+        seen = tokenizer.decode(q.prompt_token_ids)
+        text = always or (RIGHT if FEEDBACK_MARK in seen or i < right_first else WRONG)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if close:
+            ids = [*ids, tokenizer.eos_token_id]
         return Rollout(
             f"1-{q.problem_id}-{i}", q.problem_id, i, q.prompt, q.prompt_token_ids, ids,
-            [-0.25] * len(ids), text, "stop" if self.close else "length", 7, 1,
+            [-0.25] * len(ids), text, "stop" if close else "length", 7, 1,
         )  # fmt: skip
 
+    return ScriptedFleet(answer)
 
-class ScriptedScorer:
+
+def adds_one(item: ScoreItem, i: int) -> Verdict:
     """Passes an answer that computes x + 1; the failure detail names the test the item holds."""
+    total = item.test.count("def test_")
+    if "x + 1" in item.completion:
+        return Verdict(VerdictStatus.PASS, total, total)
+    detail = "test_public: AssertionError: assert 2 == 3 (test line 4)"
+    return Verdict(VerdictStatus.FAIL, 0, total, detail=detail, output_tail=detail)
 
-    def __init__(self, infra: bool = False) -> None:
-        self.batches: list[list[ScoreItem]] = []
-        self.infra = infra
 
-    async def score(self, items):
-        self.batches.append(list(items))
-        return [self._verdict(item) for item in items]
-
-    def _verdict(self, item: ScoreItem) -> Verdict:
-        if self.infra:
-            return Verdict(VerdictStatus.INFRA_ERROR, detail="sandbox down")
-        total = item.test.count("def test_")
-        if "x + 1" in item.completion:
-            return Verdict(VerdictStatus.PASS, total, total)
-        detail = "test_public: AssertionError: assert 2 == 3 (test line 4)"
-        return Verdict(VerdictStatus.FAIL, 0, total, detail=detail, output_tail=detail)
+def sandbox_down(item: ScoreItem, i: int) -> Verdict:
+    return Verdict(VerdictStatus.INFRA_ERROR, detail="sandbox down")
 
 
 def episodes(tokenizer, cfg, fleet, scorer=None, n: int = 2):
     prompt = build_prompt(PROBLEM, tokenizer)
     request = RolloutRequest("p1", prompt.text, prompt.token_ids, step=1)
-    (group,) = run_episodes(fleet, scorer or ScriptedScorer(), {"p1": PROBLEM}, [request], tokenizer, cfg, n)
+    scorer = scorer or ScriptedScorer(adds_one)
+    (group,) = run_episodes(fleet, scorer, {"p1": PROBLEM}, [request], tokenizer, cfg, sampling_spec(cfg, n))
+    assert all(s.max_new_tokens == 64 for _, s in fleet.asked)
     return prompt, group
 
 
 def test_scripted_engine_fails_turn_one_and_passes_turn_two(tokenizer) -> None:
-    fleet = ScriptedFleet(tokenizer)
+    fleet = scripted_fleet(tokenizer)
     _, group = episodes(tokenizer, config("rollout.turn_discount=0.5"), fleet)
-    assert len(group) == 2 and [len(fleet.asked[0]), len(fleet.asked[1])] == [1, 2]
+    assert len(group) == 2 and [len(fleet.asked[0][0]), len(fleet.asked[1][0])] == [1, 2]
     for r in group:
         assert [t.verdict.status for t in r.turns] == [VerdictStatus.FAIL, VerdictStatus.PASS]
         assert [t.public_verdict.status for t in r.turns] == [VerdictStatus.FAIL, VerdictStatus.PASS]
@@ -131,7 +114,7 @@ def test_scripted_engine_fails_turn_one_and_passes_turn_two(tokenizer) -> None:
 
 
 def test_env_mask_covers_exactly_the_feedback_tokens(tokenizer) -> None:
-    prompt, (r, _) = episodes(tokenizer, config(), ScriptedFleet(tokenizer))
+    prompt, (r, _) = episodes(tokenizer, config(), scripted_fleet(tokenizer))
     wrong = [*tokenizer(WRONG, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
     right = [*tokenizer(RIGHT, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
     n_env = len(r.completion_token_ids) - len(wrong) - len(right)
@@ -161,7 +144,7 @@ def test_an_unclosed_answer_gets_its_end_of_turn_from_the_environment(tokenizer)
         == "<|im_end|>\n<|im_start|>user\ntry again<|im_end|>\n<|im_start|>assistant\n"
     )
     assert open_ids == [tokenizer.eos_token_id, *closed_ids]
-    _, (r, _) = episodes(tokenizer, config("rollout.turns=2"), ScriptedFleet(tokenizer, close=False))
+    _, (r, _) = episodes(tokenizer, config("rollout.turns=2"), scripted_fleet(tokenizer, close=False))
     inserted = feedback_token_ids(tokenizer, messages, r.turns[0].feedback, answer_ids)
     assert (
         r.env_mask.count(0) == len(inserted)
@@ -170,8 +153,8 @@ def test_an_unclosed_answer_gets_its_end_of_turn_from_the_environment(tokenizer)
 
 
 def test_feedback_never_holds_the_hidden_tests(tokenizer) -> None:
-    scorer = ScriptedScorer()
-    _, group = episodes(tokenizer, config(), ScriptedFleet(tokenizer), scorer)
+    scorer = ScriptedScorer(adds_one)
+    _, group = episodes(tokenizer, config(), scripted_fleet(tokenizer), scorer)
     public_items = [i for batch in scorer.batches for i in batch if "test_hidden_secret" not in i.test]
     assert public_items and all("f(10)" not in i.test for i in public_items)
     for r in group:
@@ -181,34 +164,34 @@ def test_feedback_never_holds_the_hidden_tests(tokenizer) -> None:
 
 
 def test_episodes_stop_at_k_turns_and_passing_samples_stop_early(tokenizer) -> None:
-    fleet = ScriptedFleet(tokenizer, always=WRONG)
+    fleet = scripted_fleet(tokenizer, always=WRONG)
     _, group = episodes(tokenizer, config("rollout.turns=3"), fleet, n=3)
     assert [len(r.turns) for r in group] == [3, 3, 3] and len(fleet.asked) == 3
     assert all(r.turns[-1].feedback == "" and r.env_mask.count(0) > 0 for r in group)
     assert episode_reward(group[0], RewardMode.BINARY) == 0.0
-    fleet = ScriptedFleet(tokenizer, always=None, right_first=1)
+    fleet = scripted_fleet(tokenizer, always=None, right_first=1)
     _, (first, second) = episodes(tokenizer, config(), fleet)
     assert len(first.turns) == 1 and first.env_mask == [1] * len(first.completion_token_ids)
-    assert len(second.turns) == 2 and len(fleet.asked[1]) == 1
+    assert len(second.turns) == 2 and len(fleet.asked[1][0]) == 1
 
 
 def test_an_episode_ends_when_the_next_turn_would_not_fit(tokenizer) -> None:
     prompt = build_prompt(PROBLEM, tokenizer)
     wrong = len(tokenizer(WRONG, add_special_tokens=False)["input_ids"]) + 1
     tight = len(prompt.token_ids) + wrong + 64 + 10  # room for a turn, not for feedback and another turn
-    fleet = ScriptedFleet(tokenizer)
+    fleet = scripted_fleet(tokenizer)
     _, group = episodes(tokenizer, config(f"rollout.max_episode_tokens={tight}"), fleet)
     assert all(len(r.turns) == 1 and not r.turns[0].feedback for r in group)
     assert len(fleet.asked) == 1
     roomy = config("rollout.max_episode_tokens=400", "rollout.turns=10")
-    _, group = episodes(tokenizer, roomy, ScriptedFleet(tokenizer, always=WRONG))
+    _, group = episodes(tokenizer, roomy, scripted_fleet(tokenizer, always=WRONG))
     for r in group:
         assert len(r.prompt_token_ids) + len(r.completion_token_ids) <= 400
         assert 1 < len(r.turns) < 10  # stopped by the token limit, not by K
 
 
 def test_infra_errors_get_no_feedback_and_drop_the_sample(tokenizer) -> None:
-    _, group = episodes(tokenizer, config(), ScriptedFleet(tokenizer), ScriptedScorer(infra=True))
+    _, group = episodes(tokenizer, config(), scripted_fleet(tokenizer), ScriptedScorer(sandbox_down))
     assert all(len(r.turns) == 1 for r in group)
     assert episode_reward(group[0], RewardMode.BINARY) is None
 
@@ -231,11 +214,11 @@ def test_helpers_for_single_turn_rollouts_and_config_limits() -> None:
 
 
 def test_per_turn_pass_rates_for_eval(tokenizer) -> None:
-    from rlcoder.eval.sampling import EvalSummary
+    from rlcoder.eval.pass_at_k import PassCounts
 
-    fleet = ScriptedFleet(tokenizer, right_first=1)
+    fleet = scripted_fleet(tokenizer, right_first=1)
     _, group = episodes(tokenizer, config(), fleet, n=4)
-    rates = [EvalSummary.from_groups(groups_after_turn([group], t)).pass_rate for t in (1, 2, 3)]
+    rates = [PassCounts.from_groups(groups_after_turn([group], t)).pass_rate for t in (1, 2, 3)]
     assert rates == [0.25, 1.0, 1.0]
     with pytest.raises(ValueError, match="without turn verdicts"):
         groups_after_turn([[Rollout("0-a-0", "a", 0, "p", [1], [2], [0.0], "t", "stop", 0)]], 1)

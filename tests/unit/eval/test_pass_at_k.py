@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from rlcoder.eval.sampling import EvalSummary, pass_at_k
+from rlcoder.eval.pass_at_k import PassCounts, pass_at_k
 from rlcoder.records import ScoredGroup, Verdict, VerdictStatus
 
 
@@ -39,7 +39,7 @@ def _group(pid: str, statuses: list[VerdictStatus]) -> ScoredGroup:
 
 def test_summary_counts_and_excludes_infra_errors():
     S = VerdictStatus
-    summary = EvalSummary.from_groups(
+    summary = PassCounts.from_groups(
         [
             _group("a", [S.PASS, S.FAIL, S.INFRA_ERROR, S.PASS]),
             _group("b", [S.FAIL, S.TIMEOUT, S.NO_CODE, S.ERROR]),

@@ -10,7 +10,6 @@ import pytest
 
 from rlcoder.config import load_config
 from rlcoder.data.problems import bundled_problems
-from rlcoder.records import ScoreItem, Verdict, VerdictStatus, to_json
 from rlcoder.eval.replay import (
     diff_groups,
     done_keys,
@@ -22,6 +21,7 @@ from rlcoder.eval.replay import (
 )
 from rlcoder.eval.stored_runs import ReadLog, read_stored
 from rlcoder.eval.synthetic_run import score_groups, synthetic_groups, write_run
+from rlcoder.records import ScoreItem, Verdict, VerdictStatus, to_json
 
 S = VerdictStatus
 

@@ -9,11 +9,11 @@ import pytest
 
 from rlcoder.cli.main import main
 from rlcoder.config import load_config
-from rlcoder.eval.export import normalized_code, passing_solutions
 from rlcoder.data.problems import bundled_problems, load_problems
-from rlcoder.records import Problem, Rollout, ScoredGroup, Verdict, VerdictStatus
+from rlcoder.eval.export import normalized_code, passing_solutions
 from rlcoder.eval.report import html_report, parse_ks, summarize
 from rlcoder.eval.synthetic_run import write_run
+from rlcoder.records import Problem, Rollout, ScoredGroup, Verdict, VerdictStatus
 
 S = VerdictStatus
 
@@ -65,7 +65,7 @@ def test_summary_rates_histogram_and_pass_at_k_by_hand():
 
 
 def test_pass_at_k_matches_the_codex_formula_on_a_grid():
-    from rlcoder.eval.sampling import pass_at_k
+    from rlcoder.eval.pass_at_k import pass_at_k
 
     for n in range(1, 12):
         for c in range(n + 1):

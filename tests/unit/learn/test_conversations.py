@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from rlcoder.config import ConfigError, load_config
+from rlcoder.data.problems import bundled_problems
+from rlcoder.data.prompts import build_messages, build_prompt, render_chat
+from rlcoder.env.episodes import run_episodes
 from rlcoder.learn.conversations import (
     ConversationError,
     conversation_dataset,
@@ -19,11 +22,10 @@ from rlcoder.learn.conversations import (
     tokenize_conversation,
     wrong_answers,
 )
-from rlcoder.env.episodes import run_episodes
-from rlcoder.data.problems import bundled_problems
-from rlcoder.data.prompts import build_messages, build_prompt, render_chat
-from rlcoder.records import Rollout, RolloutRequest, Verdict, VerdictStatus
 from rlcoder.learn.sft import stage_dataset
+from rlcoder.records import Rollout, RolloutRequest, ScoreItem, Verdict, VerdictStatus
+from rlcoder.specs import sampling_spec
+from tests.helpers.fakes import ScriptedFleet, ScriptedScorer
 
 CODE_FEEDBACK_ROW = {
     "id": 7,
@@ -88,48 +90,31 @@ def test_sft_tokens_are_the_tokens_a_multiturn_rollout_builds(tokenizer) -> None
     problem = bundled_problems("train")[0]
     wrong, right = stub_answer(problem), f"```python\n{problem.solution.strip()}\n```"
 
-    class Fleet:
+    def answer(q: RolloutRequest, i: int) -> Rollout:
         """Turn 1 (the group request) answers wrong; every later turn answers right."""
+        text = wrong if len(fleet.asked) == 1 else right
+        ids = [*tokenizer(text, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
+        return Rollout(
+            "1-x-0", q.problem_id, 0, q.prompt, q.prompt_token_ids, ids, [0.0] * len(ids), text, "stop", 0, 1
+        )
 
-        calls = 0
+    def verdict(item: ScoreItem, i: int) -> Verdict:
+        if item.completion == right:
+            return Verdict(VerdictStatus.PASS, 1, 1)
+        return Verdict(VerdictStatus.FAIL, 0, 1, detail="boom")
 
-        def generate_all(self, requests, sampling):
-            self.calls += 1
-            text = wrong if self.calls == 1 else right
-            ids = [*tokenizer(text, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
-            return [
-                [
-                    Rollout(
-                        "1-x-0",
-                        q.problem_id,
-                        0,
-                        q.prompt,
-                        q.prompt_token_ids,
-                        ids,
-                        [0.0] * len(ids),
-                        text,
-                        "stop",
-                        0,
-                        1,
-                    )
-                ]
-                for q in requests
-            ]
-
-    class Scorer:
-        async def score(self, items):
-            return [
-                Verdict(VerdictStatus.PASS, 1, 1)
-                if i.completion == right
-                else Verdict(VerdictStatus.FAIL, 0, 1, detail="boom")
-                for i in items
-            ]
-
+    fleet = ScriptedFleet(answer)
     cfg = load_config(None, ["rollout.turns=2"])
     prompt = build_prompt(problem, tokenizer)
     request = RolloutRequest(problem.problem_id, prompt.text, prompt.token_ids, step=1)
     ((episode,),) = run_episodes(
-        Fleet(), Scorer(), {problem.problem_id: problem}, [request], tokenizer, cfg, 1
+        fleet,
+        ScriptedScorer(verdict),
+        {problem.problem_id: problem},
+        [request],
+        tokenizer,
+        cfg,
+        sampling_spec(cfg, 1),
     )
     assert len(episode.turns) == 2
     messages = [

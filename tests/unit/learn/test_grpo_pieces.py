@@ -9,19 +9,11 @@ from types import SimpleNamespace
 import pytest
 
 from rlcoder.config import load_config
-from rlcoder.learn.grpo import grpo_args, make_reward_func, make_rollout_func
 from rlcoder.data.prompts import PromptText
-from rlcoder.records import (
-    FunctionInfo,
-    Problem,
-    Rollout,
-    RolloutRequest,
-    SamplingSpec,
-    ScoreItem,
-    Verdict,
-    VerdictStatus,
-)
-from rlcoder.learn.step import StepBuffer, groups_of, step_summary
+from rlcoder.learn.grpo import GrpoStep, grpo_args
+from rlcoder.learn.step import RLSetup
+from rlcoder.records import FunctionInfo, Problem, VerdictStatus
+from tests.helpers.fakes import ScriptedFleet, ScriptedScorer
 
 CFG = load_config(
     None,
@@ -45,41 +37,10 @@ PROBLEMS = {
 PROMPTS = {f"prompt {pid}": PromptText(pid, f"prompt {pid}", [ord(pid)], "instruct") for pid in PROBLEMS}
 
 
-class ScriptedFleet:
-    """Returns n rollouts per request, with a fixed policy_version; records what it was asked."""
-
-    def __init__(self, version: int) -> None:
-        self.version = version
-        self.asked: list[tuple[list[RolloutRequest], SamplingSpec]] = []
-
-    def generate_all(self, requests, sampling):
-        self.asked.append((requests, sampling))
-        return [[self._rollout(q, i) for i in range(sampling.n)] for q in requests]
-
-    def _rollout(self, q: RolloutRequest, i: int) -> Rollout:
-        return Rollout(
-            f"{q.step}-{q.problem_id}-{i}",
-            q.problem_id,
-            i,
-            q.prompt,
-            q.prompt_token_ids,
-            [5, 6, 7],
-            [-0.5, -0.5, -0.5],
-            f"code {i}",
-            "stop",
-            self.version,
-            q.step,
-        )
-
-
-class ScriptedScorer:
-    def __init__(self, statuses: list[VerdictStatus]) -> None:
-        self.statuses = statuses
-        self.items: list[ScoreItem] = []
-
-    async def score(self, items):
-        self.items = items
-        return [Verdict(s, passed=int(s is VerdictStatus.PASS), total=1) for s in self.statuses]
+def grpo_step(fleet: ScriptedFleet, scorer: ScriptedScorer | None = None) -> GrpoStep:
+    scorer = scorer or ScriptedScorer.in_order([])
+    rl = RLSetup(CFG, None, None, PROBLEMS, list(PROMPTS.values()), fleet, fleet, scorer, print)
+    return GrpoStep(rl)
 
 
 def test_grpo_args_maps_batch_plan_and_loss(tmp_path):
@@ -113,54 +74,55 @@ def test_grpo_args_maps_batch_plan_and_loss(tmp_path):
 
 
 def test_rollout_func_asks_one_group_per_distinct_prompt():
-    fleet, buf = ScriptedFleet(version=3), StepBuffer()
-    func = make_rollout_func(fleet, PROMPTS, CFG, buf)
+    fleet = ScriptedFleet(version=3)
+    step = grpo_step(fleet)
     trainer = SimpleNamespace(state=SimpleNamespace(global_step=3))
-    out = func(["prompt a", "prompt a", "prompt b", "prompt b"], trainer)
+    out = step.rollout_func(["prompt a", "prompt a", "prompt b", "prompt b"], trainer)
     requests, sampling = fleet.asked[0]
     assert [q.problem_id for q in requests] == ["a", "b"]
     assert sampling.n == 2 and requests[0].step == 4
     assert out["prompt_ids"] == [[97], [97], [98], [98]]
     assert out["rollout_id"] == ["4-a-0", "4-a-1", "4-b-0", "4-b-1"]
-    assert len(buf.rollouts) == 4 and buf.times_s["rollout"] >= 0
+    assert len(step.record.rollouts) == 4 and "rollout" in step.record.times_s
+    assert "env_mask" not in out  # single answers: every completion token is the policy's
 
 
 def test_rollout_func_refuses_ungrouped_prompts():
-    func = make_rollout_func(ScriptedFleet(0), PROMPTS, CFG, StepBuffer())
+    step = grpo_step(ScriptedFleet())
     with pytest.raises(RuntimeError, match="groups of samples_per_prompt"):
-        func(
+        step.rollout_func(
             ["prompt a", "prompt b", "prompt a", "prompt b"],
             SimpleNamespace(state=SimpleNamespace(global_step=0)),
         )
 
 
 def _scored_step(statuses, fleet_version, learner_step):
-    fleet, buf = ScriptedFleet(fleet_version), StepBuffer()
-    make_rollout_func(fleet, PROMPTS, CFG, buf)(
+    scorer = ScriptedScorer.in_order(statuses)
+    step = grpo_step(ScriptedFleet(version=fleet_version), scorer)
+    step.rollout_func(
         ["prompt a", "prompt a", "prompt b", "prompt b"],
         SimpleNamespace(state=SimpleNamespace(global_step=0)),
     )
-    scorer = ScriptedScorer(statuses)
-    reward = make_reward_func(scorer, PROBLEMS, CFG, buf)
-    ids = [r.rollout_id for r in buf.rollouts]
+    ids = [r.rollout_id for r in step.record.rollouts]
     rewards = asyncio.run(
-        reward(
+        step.unit_tests(
             prompts=[],
             completions=[],
             rollout_id=ids,
             trainer_state=SimpleNamespace(global_step=learner_step),
         )
     )
-    return rewards, buf, scorer
+    return rewards, step.record, scorer
 
 
 def test_reward_func_drops_infra_errors_never_zero():
     S = VerdictStatus
     rewards, buf, scorer = _scored_step([S.PASS, S.FAIL, S.INFRA_ERROR, S.TIMEOUT], 0, 0)
     assert rewards == [1.0, 0.0, None, 0.0]
-    assert [i.completion for i in scorer.items] == ["code 0", "code 1", "code 0", "code 1"]
-    assert scorer.items[0].test == PROBLEMS["a"].test and scorer.items[0].item_id == "1-a-0"
-    summary = step_summary(buf)
+    (items,) = scorer.batches
+    assert [i.completion for i in items] == ["code 0", "code 1", "code 0", "code 1"]
+    assert items[0].test == PROBLEMS["a"].test and items[0].item_id == "1-a-0"
+    summary = buf.summary()
     assert summary["dropped/infra_error"] == 1
     assert summary["pass_rate"] == pytest.approx(1 / 3)
 
@@ -174,10 +136,10 @@ def test_reward_func_drops_samples_beyond_the_lag_bound():
     assert rewards == [1.0] * 4
 
 
-def test_groups_of_regroups_by_prompt():
+def test_step_record_regroups_by_prompt():
     S = VerdictStatus
     _, buf, _ = _scored_step([S.PASS, S.FAIL, S.FAIL, S.FAIL], 0, 0)
-    groups = groups_of(buf, step=1)
+    groups = buf.groups(step=1)
     assert [g.problem_id for g in groups] == ["a", "b"]
     assert [len(g.rollouts) for g in groups] == [2, 2]
     assert groups[0].rewards == [1.0, 0.0]

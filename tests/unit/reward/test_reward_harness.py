@@ -144,7 +144,7 @@ def test_collection_error_is_reported_once(tmp_path):
     [
         "def test_a(some_plugin_fixture):\n    pass\n",
         "import pytest\n@pytest.fixture(params=[1, 2])\ndef p():\n    return 1\ndef test_a(p):\n    pass\n",
-        "import pytest\n@pytest.mark.parametrize('x', [pytest.param(1, marks=pytest.mark.slow)])\n"
+        "import pytest\n@pytest.mark.parametrize('x', [pytest.param(1, marks=pytest.mark.integration)])\n"
         "def test_a(x):\n    pass\n",
     ],
 )

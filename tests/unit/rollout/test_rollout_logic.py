@@ -15,11 +15,12 @@ import torch
 from safetensors.torch import save_file
 
 from rlcoder.config import load_config
-from rlcoder.records import Rollout, RolloutRequest, from_json, to_json
-from rollout.engine import EngineSpec, Sample, SyncCheck, WeightSyncError, logprob_gap, verify_check
+from rlcoder.records import EngineSpec, Rollout, RolloutRequest, from_json, to_json
+from rlcoder.specs import engine_spec, fleet_spec, sampling_spec
+from rollout.engine import Sample, SyncCheck, WeightSyncError, logprob_gap, verify_check
 from rollout.nccl import FleetNcclClient
 from rollout.procs import alive, child_pids, proc_identity, reap
-from rollout.scheduling import split_chunks, worker_env
+from rollout.scheduling import FleetError, split_chunks, worker_env
 from rollout.weights import WireState, merge_adapter, pack_state, read_adapter, unpack_state
 from rollout.worker import to_rollouts
 
@@ -146,19 +147,33 @@ def test_read_adapter_rejects_variants_it_cannot_apply(tmp_path):
         read_adapter(_write_adapter(tmp_path / "ia3", pair, peft_type="IA3"))
 
 
-def test_engine_spec_from_config():
+def test_engine_and_fleet_specs_from_config():
     cfg = load_config(
         None,
         ["rollout.engine=transformers", "lora.enabled=true", "lora.r=8", "model.max_model_len=300", "seed=5"],
     )
-    spec = EngineSpec.from_config(cfg, "/m")
+    spec = engine_spec(cfg, "/m")
     assert (spec.kind, spec.model_path, spec.max_model_len, spec.seed) == ("transformers", "/m", 300, 5)
     assert spec.enable_lora and spec.max_lora_rank == 8
     assert not spec.on_gpu and spec.enforce_eager
-    gpu = EngineSpec.from_config(load_config(None, ["rollout.gpus_per_worker=1"]), "/m", kind="vllm")
+    gpu = engine_spec(load_config(None, ["rollout.gpus_per_worker=1"]), "/m", kind="vllm")
     assert gpu.on_gpu and not gpu.enforce_eager and gpu.kind == "vllm"
     with pytest.raises(ValueError, match="not one of"):
         EngineSpec("sglang", "/m")
+    fleet = fleet_spec(load_config(None, ["rollout.num_workers=2", "rollout.samples_per_prompt=4"]), "/m")
+    assert fleet.num_workers == 2 and fleet.engine.model_path == "/m"
+    assert fleet.sampling == sampling_spec(load_config(None, ["rollout.samples_per_prompt=4"]))
+    assert fleet.sampling.n == 4
+
+
+def test_the_fleet_never_starts_ray_itself():
+    ray = pytest.importorskip("ray")
+    from rollout.fleet import RolloutFleet
+
+    assert not ray.is_initialized()
+    with pytest.raises(FleetError, match="Ray session"):
+        RolloutFleet(fleet_spec(load_config(None), "/m"))
+    assert not ray.is_initialized()
 
 
 def test_worker_env_runs_vllm_cpu_in_process_only_on_cpu():
