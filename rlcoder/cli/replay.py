@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from rlcoder.config import ConfigError, RunConfig
+from rlcoder.console import log_stderr
 from rlcoder.eval.stored_runs import (
     ReadLog,
-    echo_stderr,
     problem_sources,
     read_stored,
     resolve_problems,
@@ -89,7 +89,7 @@ class Input:
         except ValueError as exc:
             raise ConfigError(f"--k: {exc}") from None
         self.cfg, cfg_path = run_config_for(self.target, args.config, args.overrides)
-        self.log = ReadLog(echo=echo_stderr)
+        self.log = ReadLog(echo=log_stderr)
         needed: dict[str, int] = {}
         self.groups = 0
         for s in read_stored(self.target, self.log):
@@ -100,7 +100,7 @@ class Input:
             raise ConfigError(f"{self.target}: no readable groups ({len(self.log.bad)} corrupt lines)")
         sources = problem_sources(self.cfg, args.problems)
         where = f"config {cfg_path}" if cfg_path and not args.problems else "--problems"
-        echo_stderr(
+        log_stderr(
             f"[input] {self.target}: {len(self.log.files)} file(s), {self.groups} groups, "
             f"{self.completions} completions, {len(self.log.bad)} corrupt line(s) skipped; "
             f"problems from {', '.join(sources)} ({where if cfg_path or args.problems else 'defaults'})"
@@ -114,7 +114,7 @@ class Input:
                 if len(self.missing) > MAX_MISSING_LISTED
                 else ""
             )
-            echo_stderr(
+            log_stderr(
                 f"[problems] MISSING {len(self.missing)} problem(s), "
                 f"{sum(self.missing.values())} completions left out (not in {', '.join(sources)}; "
                 f"pass --problems SOURCE): {listed}{more}"
@@ -192,7 +192,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         "memory_mb": inp.cfg.reward.memory_mb,
     }
     write_json(out.with_suffix(".meta.json"), meta)
-    echo_stderr(
+    log_stderr(
         f"[replay] {'resuming' if skip else 'writing'} {out} ({len(skip)} groups already there); "
         f"scoring with {reward}"
     )
@@ -200,7 +200,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     def progress(stats: Any) -> None:
         rate = stats.completions / stats.seconds if stats.seconds else 0.0
-        echo_stderr(
+        log_stderr(
             f"[replay] {stats.completions} of {total} completions re-scored ({rate:.0f}/s), "
             f"{stats.groups} groups"
         )

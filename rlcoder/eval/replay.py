@@ -21,7 +21,7 @@ from typing import Any
 
 from rlcoder.config import RunConfig
 from rlcoder.data.problems import SyncScorer
-from rlcoder.eval.stored_runs import ReadLog, StoredGroup, read_stored
+from rlcoder.eval.stored_runs import GroupFromInput, ReadLog, read_stored
 from rlcoder.records import (
     Problem,
     RewardMode,
@@ -106,7 +106,7 @@ def done_keys(out: Path) -> set[str]:
 
 
 def replay_groups(
-    stored: Iterable[StoredGroup],
+    stored: Iterable[GroupFromInput],
     problems: Mapping[str, Problem],
     score: SyncScorer,
     cfg: RunConfig,
@@ -157,7 +157,7 @@ def replay_groups(
 
 
 def _chunks(
-    stored: Iterable[StoredGroup],
+    stored: Iterable[GroupFromInput],
     stats: ReplayStats,
     problems: Mapping[str, Problem],
     skip: set[str] | frozenset[str],
@@ -228,7 +228,7 @@ def _show(v: Verdict) -> str:
 
 
 def diff_groups(
-    pairs: Iterable[tuple[StoredGroup, ScoredGroup | None]],
+    pairs: Iterable[tuple[GroupFromInput, ScoredGroup | None]],
     problems: Mapping[str, Problem],
     max_examples: int = 3,
 ) -> DiffReport:
@@ -281,8 +281,8 @@ def diff_groups(
 
 
 def pair_with_replay(
-    recorded: Iterable[StoredGroup], replay_file: Path
-) -> Iterator[tuple[StoredGroup, ScoredGroup | None]]:
+    recorded: Iterable[GroupFromInput], replay_file: Path
+) -> Iterator[tuple[GroupFromInput, ScoredGroup | None]]:
     """Each recorded group with its group from the replay file (matched by rollout ids)."""
     replayed = {s.key: s.group for s in read_stored(replay_file, ReadLog())}
     for s in recorded:

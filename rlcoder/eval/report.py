@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rlcoder.console import format_table, pct
 from rlcoder.eval.pass_at_k import PassCounts
-from rlcoder.records import Problem, ScoredGroup, VerdictStatus
+from rlcoder.records import Problem, ScoredGroup, VerdictStatus, pass_rate
 
 DEFAULT_KS = (1, 2, 4, 8, 16)
 UNKNOWN = "-"  # difficulty or subset not recorded, or problem not found
@@ -28,7 +29,7 @@ class Rate:
 
     @property
     def value(self) -> float:
-        return self.passed / self.scored if self.scored else float("nan")
+        return pass_rate(self.passed, self.scored)
 
 
 @dataclass
@@ -88,11 +89,9 @@ def summarize(
 
 
 def format_summary(s: Summary) -> str:
-    from rlcoder.console import format_table
-
     overall = s.overall
     parts = [
-        f"{s.completions} completions in {s.groups} groups: pass rate {_pct(overall.value)} "
+        f"{s.completions} completions in {s.groups} groups: pass rate {pct(overall.value)} "
         f"({overall.passed}/{overall.scored} scored, {s.verdicts['infra_error']} infra errors left out)",
         format_table([(k, n) for k, n in s.verdicts.items()], ("verdict", "completions")),
         format_table(
@@ -102,13 +101,9 @@ def format_summary(s: Summary) -> str:
     ]
     for title, rates in (("difficulty", s.by_difficulty), ("subset", s.by_subset), ("step", s.by_step)):
         if len(rates) > 1 or title == "step":
-            rows = [(k, r.scored, r.passed, _pct(r.value)) for k, r in sorted(rates.items(), key=_sort_key)]
+            rows = [(k, r.scored, r.passed, pct(r.value)) for k, r in sorted(rates.items(), key=_sort_key)]
             parts.append(format_table(rows, (title, "scored", "passed", "pass rate")))
     return "\n\n".join(parts)
-
-
-def _pct(x: float) -> str:
-    return "n/a" if math.isnan(x) else f"{x:.1%}"
 
 
 def _sort_key(item: tuple[Any, Rate]) -> tuple[int, Any]:

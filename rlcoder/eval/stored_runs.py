@@ -6,13 +6,13 @@ truncated lines are reported with their line number, counted and skipped, never 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rlcoder.config import ConfigError, RunConfig, load_config
+from rlcoder.console import Log, log_stderr
 from rlcoder.records import (
     Problem,
     RecordError,
@@ -37,9 +37,10 @@ class BadLine:
 
 
 @dataclass
-class StoredGroup:
-    """A group as stored, with where it came from. `group.verdicts` is empty when the input recorded
-    none (a plain dataset of completions): it is then scored, but not compared."""
+class GroupFromInput:
+    """A ScoredGroup read from a stored input, with where in the input it came from. `group.verdicts`
+    is empty when the input recorded none (a plain dataset of completions): it is then scored, but not
+    compared."""
 
     group: ScoredGroup
     where: str
@@ -66,10 +67,6 @@ class ReadLog:
             self.echo("... further corrupt lines are counted, not printed")
 
 
-def echo_stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
 # ---------------------------------------------------------------------------------------------
 # Inputs
 
@@ -88,7 +85,7 @@ def input_files(target: Path) -> list[Path]:
     return [target]
 
 
-def read_stored(target: Path, log: ReadLog) -> Iterator[StoredGroup]:
+def read_stored(target: Path, log: ReadLog) -> Iterator[GroupFromInput]:
     """Every group of the input, in order; corrupt records go to `log` and are skipped."""
     for path in input_files(target):
         log.files.append(path)
@@ -135,7 +132,7 @@ def _parquet_rows(path: Path, log: ReadLog) -> Iterator[tuple[str, dict[str, Any
             index += 1
 
 
-def _groups(rows: Iterable[tuple[str, dict[str, Any]]], path: Path, log: ReadLog) -> Iterator[StoredGroup]:
+def _groups(rows: Iterable[tuple[str, dict[str, Any]]], path: Path, log: ReadLog) -> Iterator[GroupFromInput]:
     """ScoredGroup rows as they are; flat completion rows gathered into groups (a new group when
     the problem or the step changes, or a row says sample_index 0)."""
     pending: list[tuple[str, Rollout, Verdict | None]] = []
@@ -144,7 +141,7 @@ def _groups(rows: Iterable[tuple[str, dict[str, Any]]], path: Path, log: ReadLog
             yield from _flush(pending)
             pending = []
             try:
-                yield StoredGroup(_checked_group(from_dict(ScoredGroup, row)), where)
+                yield GroupFromInput(_checked_group(from_dict(ScoredGroup, row)), where)
             except RecordError as exc:
                 log.skip(where, str(exc))
             continue
@@ -172,7 +169,7 @@ def _checked_group(g: ScoredGroup) -> ScoredGroup:
     return g
 
 
-def _flush(pending: list[tuple[str, Rollout, Verdict | None]]) -> Iterator[StoredGroup]:
+def _flush(pending: list[tuple[str, Rollout, Verdict | None]]) -> Iterator[GroupFromInput]:
     if not pending:
         return
     rollouts = [r for _, r, _ in pending]
@@ -181,7 +178,7 @@ def _flush(pending: list[tuple[str, Rollout, Verdict | None]]) -> Iterator[Store
         verdicts = []
     rewards = [reward_from_verdict(v) for v in verdicts]
     group = ScoredGroup(rollouts[0].problem_id, rollouts, verdicts, rewards, step=rollouts[0].step)
-    yield StoredGroup(group, pending[0][0])
+    yield GroupFromInput(group, pending[0][0])
 
 
 def completion_row(row: Mapping[str, Any], default_id: str) -> tuple[Rollout, Verdict | None]:
@@ -246,9 +243,7 @@ def problem_sources(cfg: RunConfig, explicit: list[str] | None) -> list[str]:
     return list(explicit) if explicit else [cfg.data.train_source, cfg.data.eval_source]
 
 
-def resolve_problems(
-    sources: list[str], needed: set[str], log: Callable[[str], None] = echo_stderr
-) -> dict[str, Problem]:
+def resolve_problems(sources: list[str], needed: set[str], log: Log = log_stderr) -> dict[str, Problem]:
     """The needed problems, from the first source that has each; sources after the first are read
     only while some are still missing. Unreadable sources are reported, not fatal, unless none loads."""
     from rlcoder.data.problems import ProblemLoadError, load_problems

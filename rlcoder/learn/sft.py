@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from rlcoder.config import ConfigError, RunConfig, sft_batch_plan
+from rlcoder.console import log_stderr
 from rlcoder.data.problems import SyncScorer
 from rlcoder.learn.loader import load_causal_lm, load_tokenizer, with_lora
 from rlcoder.records import Problem, VerdictStatus
@@ -219,12 +219,10 @@ def _progress_callback(stage: int, n_stages: int, report: StageReport):  # -> tr
                 return
             loss = float(logs["loss"])
             report.losses.append(loss)
-            print(
+            log_stderr(
                 f"sft stage {stage + 1}/{n_stages} step {state.global_step}/{state.max_steps} "
                 f"loss {loss:.4f} lr {float(logs.get('learning_rate', 0.0)):.2e} "
                 f"{time.monotonic() - started:.0f}s",
-                file=sys.stderr,
-                flush=True,
             )
 
     return Progress()
@@ -242,12 +240,10 @@ def _prepare_stages(tokenizer: Any, cfg: RunConfig) -> list[tuple[Any, StageRepo
     for i, source in enumerate(sft.stages):
         dataset, dropped = stage_dataset(source, tokenizer, cfg)
         report = StageReport(source=source, examples=len(dataset), **dropped)
-        print(
+        log_stderr(
             f"sft stage {i + 1}/{len(sft.stages)}: {source}: {report.examples} examples (dropped: "
             f"{report.dropped_prompt_too_long} prompt over data.max_prompt_tokens, "
             f"{report.dropped_over_max_length} over learner.sft.max_length = {sft.max_length} tokens)",
-            file=sys.stderr,
-            flush=True,
         )
         if report.examples == 0:
             raise ConfigError(f"learner.sft.stages[{i}]: {source} left no examples to train on")
@@ -317,7 +313,7 @@ def run_sft(cfg: RunConfig, model_path: str, out_dir: Path) -> Path:
     (staging / SUMMARY_FILE).write_text(json.dumps(asdict(summary), indent=2))
     _replace_dir(staging, out_dir)
     shutil.rmtree(work_dir, ignore_errors=True)
-    print(f"sft: wrote {out_dir} in {summary.duration_s:.0f}s", file=sys.stderr, flush=True)
+    log_stderr(f"sft: wrote {out_dir} in {summary.duration_s:.0f}s")
     return out_dir
 
 
