@@ -169,8 +169,7 @@ def _throughput(engine, fleet, requests: list, sampling, repeats: int) -> dict:
 
 
 def _weight_sync(engine, fleet, requests: list, learner) -> dict:
-    from rollout.engine import SyncCheck
-    from rollout.hf_engine import completion_logprobs
+    from rollout.sync import SyncCheck, completion_logprobs
 
     state = {k: v.detach() for k, v in learner.named_parameters()}
     started = time.perf_counter()

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from rlcoder.records import FleetSpec, Rollout, RolloutRequest, SamplingSpec
-from rollout.engine import SyncCheck, SyncReport, WeightSyncError
 from rollout.procs import proc_identity, reap, with_descendants
 from rollout.scheduling import FleetError, FleetEvent, split_chunks, worker_env
+from rollout.sync import SyncCheck, SyncReport, WeightSyncError
 from rollout.weights import pack_state
 from rollout.worker import RolloutWorker
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from rlcoder.records import EngineSpec, SamplingSpec
 from rollout.engine import Sample
+from rollout.sync import completion_logprobs
 from rollout.weights import merge_adapter, read_adapter, unpack_state
 
 
@@ -136,21 +137,3 @@ class HfEngine:
 
     def close(self) -> None:
         self.model = None
-
-
-def completion_logprobs(model: Any, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
-    """Temperature-1 logprob of each completion token under a transformers causal LM: what a learner
-    computes for the post-sync check (`SyncCheck.expected_logprobs`)."""
-    import torch
-
-    if not prompt_ids:
-        raise ValueError("completion_logprobs needs at least one prompt token")
-    device = next(model.parameters()).device
-    ids = torch.tensor([list(prompt_ids) + list(completion_ids)], device=device)
-    with torch.no_grad():
-        logits = model(input_ids=ids).logits[0].float()
-    start = len(prompt_ids)
-    # the logits at position t predict token t + 1
-    steps = logits[start - 1 : start - 1 + len(completion_ids)].log_softmax(-1)
-    target = torch.tensor(list(completion_ids), device=device).unsqueeze(-1)
-    return steps.gather(-1, target).squeeze(-1).tolist()

@@ -12,15 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from rlcoder.records import EngineSpec, Rollout, RolloutRequest, SamplingSpec
-from rollout.engine import (
-    RolloutEngine,
-    Sample,
-    SyncCheck,
-    SyncReport,
-    WeightSyncError,
-    verify_check,
-)
+from rollout.engine import RolloutEngine, Sample
 from rollout.procs import child_pids
+from rollout.sync import SyncCheck, SyncReport, WeightSyncError, verify_check
 
 log = logging.getLogger(__name__)
 

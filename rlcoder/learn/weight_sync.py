@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from rlcoder.seams import PolicyFleet
-from rollout.engine import SyncCheck
+from rollout.sync import SyncCheck
 
 
 def learner_logprobs(model: Any, prompt_ids: list[int], completion_ids: list[int]) -> list[float]:
     """The check sequence's logprobs under the learner's weights, with dropout off."""
-    from rollout.hf_engine import completion_logprobs
+    from rollout.sync import completion_logprobs
 
     was_training = model.training
     model.eval()

@@ -12,9 +12,8 @@ from rlcoder.config import load_config
 from rlcoder.records import RolloutRequest, SamplingSpec
 from rlcoder.run.services import ray_session
 from rlcoder.specs import fleet_spec
-from rollout.engine import SyncCheck, WeightSyncError
 from rollout.fleet import RolloutFleet
-from rollout.hf_engine import completion_logprobs
+from rollout.sync import SyncCheck, WeightSyncError, completion_logprobs
 
 pytestmark = [pytest.mark.gpu, pytest.mark.integration]
 

@@ -15,7 +15,7 @@ from rlcoder.config import load_config
 from rlcoder.learn.ppo import make_experience, ppo_update
 from rlcoder.learn.ppo_model import build_batch, forward, load_learner, no_grad_eval, save_checkpoint
 from rlcoder.records import Rollout
-from rollout.hf_engine import completion_logprobs
+from rollout.sync import completion_logprobs
 
 pytestmark = pytest.mark.integration
 

@@ -17,10 +17,10 @@ from rlcoder.config import load_config
 from rlcoder.records import EngineSpec, RolloutRequest, SamplingSpec
 from rlcoder.run.services import ray_session
 from rlcoder.specs import fleet_spec
-from rollout.engine import SyncCheck, WeightSyncError
 from rollout.fleet import FleetError, RolloutFleet
-from rollout.hf_engine import HfEngine, completion_logprobs
+from rollout.hf_engine import HfEngine
 from rollout.procs import alive
+from rollout.sync import SyncCheck, WeightSyncError, completion_logprobs
 from tests.helpers.engines import merged_reference, perturbed, write_adapter
 
 pytestmark = pytest.mark.integration

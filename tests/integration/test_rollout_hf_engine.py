@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from rlcoder.records import EngineSpec, SamplingSpec
-from rollout.engine import SyncCheck, WeightSyncError
-from rollout.hf_engine import HfEngine, completion_logprobs
+from rollout.hf_engine import HfEngine
+from rollout.sync import SyncCheck, WeightSyncError, completion_logprobs
 from rollout.worker import RolloutWorker
 from tests.helpers.engines import merged_reference, perturbed, write_adapter
 

@@ -17,10 +17,11 @@ from safetensors.torch import save_file
 from rlcoder.config import load_config
 from rlcoder.records import EngineSpec, Rollout, RolloutRequest, from_json, to_json
 from rlcoder.specs import engine_spec, fleet_spec, sampling_spec
-from rollout.engine import Sample, SyncCheck, WeightSyncError, logprob_gap, verify_check
+from rollout.engine import Sample
 from rollout.nccl import FleetNcclClient
 from rollout.procs import alive, child_pids, proc_identity, reap
 from rollout.scheduling import FleetError, split_chunks, worker_env
+from rollout.sync import SyncCheck, WeightSyncError, logprob_gap, verify_check
 from rollout.weights import WireState, merge_adapter, pack_state, read_adapter, unpack_state
 from rollout.worker import to_rollouts
 
