@@ -107,6 +107,10 @@ class StageDir:
 
     # -- checkpoints and resume ----------------------------------------------------------------
 
+    def checkpoint(self, step: int) -> Path:
+        """Where the checkpoint after `step` optimizer steps goes (TRL names them the same way)."""
+        return self.checkpoints / f"checkpoint-{step}"
+
     def mark_complete(self, checkpoint: Path) -> None:
         atomic_write_text(checkpoint / COMPLETE, "")
 

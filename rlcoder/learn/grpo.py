@@ -17,8 +17,8 @@ from typing import Any
 from rlcoder.config import RunConfig, batch_plan, completion_token_limit
 from rlcoder.env.episodes import env_mask_of
 from rlcoder.learn.loader import load_causal_lm, lora_config
-from rlcoder.learn.step import RLSetup, StepRecord, check_sequence
-from rlcoder.learn.weight_sync import FleetSync
+from rlcoder.learn.step import RLSetup, StepRecord
+from rlcoder.learn.weight_sync import fleet_sync_for
 
 
 def grpo_args(cfg: RunConfig, output_dir: Any, *, on_gpu: bool) -> Any:
@@ -80,15 +80,12 @@ class GrpoStep:
     def attach(self, trainer: Any) -> None:
         """Stand in for the trainer's vLLM: TRL then syncs (and applies its IS correction) on our fleet."""
         self.trainer = trainer
-        first = self.rl.prompts[0]
         trainer.attach_fleet(
-            FleetSync(
-                self.rl.fleet,
+            fleet_sync_for(
+                self.rl,
+                self.record,
                 model_getter=lambda: trainer.accelerator.unwrap_model(trainer.model),
                 version_getter=lambda: trainer.state.global_step,
-                check_ids=check_sequence(first, self.rl.problems[first.problem_id], self.rl.tokenizer),
-                adapter_dir=self.rl.stage.root / "adapters",
-                on_synced=lambda version, seconds: self.record.add_time("sync", seconds),
             )
         )
 
@@ -145,7 +142,7 @@ class GrpoStep:
                 me.step_logged(state.global_step, logs or {})
 
             def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-                me.rl.stage.mark_complete(me.rl.stage.checkpoints / f"checkpoint-{state.global_step}")
+                me.rl.stage.mark_complete(me.rl.stage.checkpoint(state.global_step))
 
         return StepLog()
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlcoder.config import RunConfig, ppo_minibatches
-from rlcoder.learn.step import RLSetup, StepRecord, check_sequence
+from rlcoder.learn.step import RLSetup, StepRecord
 
 
 def prompts_for_step(n_prompts: int, per_step: int, step: int, seed: int) -> list[int]:
@@ -172,7 +172,7 @@ def train_ppo(rl: RLSetup, model_path: str) -> None:
     import torch
 
     from rlcoder.learn.ppo_model import load_learner, save_checkpoint, save_final
-    from rlcoder.learn.weight_sync import FleetSync
+    from rlcoder.learn.weight_sync import fleet_sync_for
 
     cfg, stage, record = rl.cfg, rl.stage, StepRecord()
     checkpoint = stage.resume_checkpoint()
@@ -181,14 +181,8 @@ def train_ppo(rl: RLSetup, model_path: str) -> None:
     torch.manual_seed(cfg.seed)
     pad = rl.tokenizer.pad_token_id if rl.tokenizer.pad_token_id is not None else rl.tokenizer.eos_token_id
     learner = load_learner(cfg, model_path, checkpoint, pad)
-    first = rl.prompts[0]
-    sync = FleetSync(
-        rl.fleet,
-        model_getter=lambda: learner.policy,
-        version_getter=lambda: learner.step,
-        check_ids=check_sequence(first, rl.problems[first.problem_id], rl.tokenizer),
-        adapter_dir=stage.root / "adapters",
-        on_synced=lambda version, seconds: record.add_time("sync", seconds),
+    sync = fleet_sync_for(
+        rl, record, model_getter=lambda: learner.policy, version_getter=lambda: learner.step
     )
     synced = -1  # the fleet starts on the stage's input weights: sync (and check) before sampling
     steps = cfg.learner.steps
@@ -203,7 +197,7 @@ def train_ppo(rl: RLSetup, model_path: str) -> None:
                 board.add_scalar(key, value, step)
         record.finish(rl, row, "ppo")
         if step % cfg.learner.save_every == 0 or step == steps:
-            path = stage.checkpoints / f"checkpoint-{step}"
+            path = stage.checkpoint(step)
             save_checkpoint(learner, path)
             stage.mark_complete(path)
             stage.prune_checkpoints(keep=2)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rlcoder.learn.step import RLSetup, StepRecord, check_sequence
 from rlcoder.seams import PolicyFleet
 from rollout.sync import SyncCheck
 
@@ -63,3 +64,19 @@ class FleetSync:
         else:
             self._fleet.sync_weights(model.state_dict(), version, check)
         self._on_synced(version, time.perf_counter() - t0)
+
+
+def fleet_sync_for(
+    rl: RLSetup, record: StepRecord, model_getter: Callable[[], Any], version_getter: Callable[[], int]
+) -> FleetSync:
+    """The stage's FleetSync: checked on the first train prompt with its reference solution, adapters
+    under <stage>/adapters, sync time added to the step's record."""
+    first = rl.prompts[0]
+    return FleetSync(
+        rl.fleet,
+        model_getter=model_getter,
+        version_getter=version_getter,
+        check_ids=check_sequence(first, rl.problems[first.problem_id], rl.tokenizer),
+        adapter_dir=rl.stage.root / "adapters",
+        on_synced=lambda version, seconds: record.add_time("sync", seconds),
+    )
