@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from rlcoder.records import VerdictStatus
+from rlcoder.records import VerdictStatus, reward_from_verdict
 from rlcoder.run_dir import RunDir, read_groups
 
 pytestmark = pytest.mark.e2e
@@ -95,12 +95,13 @@ def test_train_sft_then_grpo_killed_and_resumed(tmp_path):
         assert len(groups) == 2  # prompts_per_step
         for g in groups:
             assert len(g.rollouts) == len(g.verdicts) == len(g.rewards) == GROUP
-            assert all(isinstance(v.status, VerdictStatus) for v in g.verdicts)
+            assert all(v.status is not VerdictStatus.INFRA_ERROR for v in g.verdicts)
+            assert g.rewards == [reward_from_verdict(v) for v in g.verdicts]
             # the fleet sampled step N with the weights of N-1 optimizer steps
             assert {r.policy_version for r in g.rollouts} == {step - 1}
     row = grpo.read_metrics()[-1]
     for phase in ("rollout", "reward", "update", "sync"):
-        assert row[f"time/{phase}_s"] >= 0
+        assert row[f"time/{phase}_s"] > 0, phase  # every phase ran and was timed
 
     # GRPO changed the parameters it started from (the SFT output)
     before, after = _load_state(run_dir / "sft" / "final"), _load_state(grpo.final)
