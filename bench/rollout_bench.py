@@ -136,7 +136,7 @@ def _bench(cfg, model_path: str, requests: list, sampling, learner, repeats: int
 
 def _throughput(engine, fleet, requests: list, sampling, repeats: int) -> dict:
     prompts = [r.prompt_token_ids for r in requests]
-    one_batch = len(requests) if fleet.cfg.rollout.num_workers == 1 else None
+    one_batch = len(requests) if fleet.fleet_spec.num_workers == 1 else None
 
     def direct() -> int:
         return sum(len(s.token_ids) for g in engine.generate(prompts, sampling) for s in g)
