@@ -58,12 +58,28 @@ class DataSection(Section):
         description="system message of every chat prompt",
     )
     shuffle_seed: int = Field(0, description="seed of the problem order")
+    min_pass_rate: float | None = Field(
+        None, ge=0.0, le=1.0, description="RL: keep only problems whose labelled pass rate is at least this"
+    )
+    max_pass_rate: float | None = Field(
+        None, ge=0.0, le=1.0, description="RL: keep only problems whose labelled pass rate is at most this"
+    )
+    unlabelled: Literal["keep", "drop"] = Field(
+        "keep", description="with min/max_pass_rate: what to do with problems that have no pass rate label"
+    )
     public_tests: int = Field(
         1,
         gt=0,
         description="multi-turn: tests of a problem whose failures feedback may show (the first N test "
         "functions, check() asserts or stdio cases); the rest stay hidden and count only in the reward",
     )
+
+    @model_validator(mode="after")
+    def _pass_rate_range(self) -> DataSection:
+        low, high = self.min_pass_rate, self.max_pass_rate
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"min_pass_rate {low} > max_pass_rate {high}: no problem could be selected")
+        return self
 
 
 class RolloutSection(Section):

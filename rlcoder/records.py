@@ -70,6 +70,8 @@ class Problem:
     test_kind: TestKind = TestKind.PYTEST
     style: str = "instruct"  # "instruct" (ask for a function) or "complete" (continue a signature)
     difficulty: str = ""  # "easy" | "medium" | "hard" | "" (unknown)
+    pass_rate: float | None = None  # labelled pass rate of a model's samples (KodCode's gpt_pass_percentage)
+    pass_sequence: list[int] = field(default_factory=list)  # 1/0 per labelling sample (gpt_pass_sequence)
     subset: str = ""
     source: str = ""  # where it was loaded from: "bundled", a hub id or a path
     public_test: str = ""  # tests whose results may be shown to the model as feedback (multi-turn)
