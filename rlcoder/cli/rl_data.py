@@ -1,5 +1,6 @@
-"""`rlcoder data label` (and the RL data commands after it): problems labelled by a model's pass rate,
-KodCode style; a progress line per chunk (stderr) and a summary table (stdout)."""
+"""The model-driven data commands, KodCode style: `rlcoder data label` (problems labelled by a model's
+pass rate) and `rlcoder data synthesize` (verified question/solution/test triplets written by a model).
+A progress line per chunk (stderr) and a summary table (stdout)."""
 
 from __future__ import annotations
 
@@ -52,4 +53,51 @@ def cmd_data_label(args: argparse.Namespace) -> int:
     rates = [p.pass_rate for p in report.labelled if p.pass_rate is not None]
     if rates:
         print(f"mean pass rate {sum(rates) / len(rates):.1%} over {len(rates)} problems; wrote {args.out}")
+    return 0
+
+
+def add_synthesize_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "questions",
+        help="questions: a problem source (bundled, humaneval) or any jsonl/parquet with a question column",
+    )
+    p.add_argument(
+        "--model", required=True, help="the model that writes solutions and tests (dir, hub id or 'tiny')"
+    )
+    p.add_argument(
+        "--out", required=True, help="output .jsonl of verified KodCode rows (rejected: <out>.rejected.jsonl)"
+    )
+    p.add_argument(
+        "--attempts", type=int, default=3, help="answers per question at most (failing ones are asked again)"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue existing outputs (questions in them are skipped)"
+    )
+    p.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    add_config_args(p)
+
+
+def cmd_data_synthesize(args: argparse.Namespace) -> int:
+    from rlcoder.config import ConfigError
+    from rlcoder.data.problems import ProblemLoadError
+    from rlcoder.run.synthesize import load_questions, rejected_path, synthesize_problems
+
+    cfg = config_from_args(args)
+    if args.attempts < 1:
+        raise ConfigError(f"--attempts {args.attempts}: need at least one")
+    try:
+        questions = load_questions(args.questions, args.limit)
+    except (ProblemLoadError, ValueError) as exc:
+        raise ConfigError(f"data synthesize: {exc}") from None
+    out = Path(args.out)
+    verified, rejected, skipped = synthesize_problems(
+        cfg, args.model, questions, out, attempts=args.attempts, resume=args.resume
+    )
+    print(f"synthesize {args.questions} with {args.model}: up to {args.attempts} attempts per question")
+    print(
+        format_table(
+            [("verified", verified), ("rejected", rejected), ("already done", skipped)], ("", "questions")
+        )
+    )
+    print(f"wrote {out} and {rejected_path(out)}")
     return 0

@@ -48,3 +48,18 @@ def test_data_label_writes_rows_that_load_back_with_labels(tiny_model_dir: Path,
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 3 and len({r["question_id"] for r in rows}) == 3
     assert "[label] 1 problems x 3 samples" in more.stderr and "(2 already in" in more.stderr
+
+
+def test_data_synthesize_with_the_tiny_model_end_to_end(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The tiny model memorized nothing of this prompt: its yield is ~0, but every question comes back
+    verified or rejected with its attempts' verdicts, and the outputs are KodCode rows / reasons."""
+    out = tmp_path / "synth.jsonl"
+    cmd = [sys.executable, "-m", "rlcoder", "data", "synthesize", "bundled:train", *ARGS]
+    cmd += ["--model", str(tiny_model_dir), "--out", str(out), "--attempts", "2", "--limit", "2"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "[synthesize] 2/2 questions" in proc.stderr and "verified" in proc.stdout
+    kept = load_problems(str(out)) if out.read_text().strip() else []
+    rejected = [json.loads(line) for line in out.with_name("synth.rejected.jsonl").read_text().splitlines()]
+    assert len(kept) + len(rejected) == 2
+    assert all(1 <= len(r["attempts"]) <= 2 and r["attempts"][0]["status"] for r in rejected)
