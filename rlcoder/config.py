@@ -217,6 +217,13 @@ class LearnerSection(Section):
     gradient_checkpointing: bool = Field(False, description="trade compute for memory (False on CPU)")
     torch_threads: int | None = Field(None, gt=0, description="torch intra-op threads (None = default)")
     save_every: int = Field(1, gt=0, description="checkpoint every N steps")
+    dynamic_sampling_rounds: int = Field(
+        0,
+        ge=0,
+        description="DAPO dynamic sampling: extra generation rounds per step that replace groups "
+        "whose rewards are all equal (no advantage) by groups of fresh prompts; 0 = off",
+    )
+    mask_truncated: bool = Field(False, description="no loss on completions cut at max_new_tokens (DAPO)")
     sft: SftSection = Field(default_factory=SftSection)
     grpo: GrpoSection = Field(default_factory=GrpoSection)
     ppo: PpoSection = Field(default_factory=PpoSection)

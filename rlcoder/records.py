@@ -142,7 +142,12 @@ class RolloutRequest:
     prompt: str  # the rendered prompt text (copied onto each Rollout)
     prompt_token_ids: list[int]
     step: int = 0  # the RL step asking, for rollout ids
+    group: int = 0  # > 0: a further group of this step (dynamic sampling), so rollout ids stay unique
     schema_version: int = SCHEMA_VERSION
+
+    def rollout_id(self, sample_index: int) -> str:
+        extra = f"g{self.group}-" if self.group else ""
+        return f"{self.step}-{self.problem_id}-{extra}{sample_index}"
 
 
 @dataclass
