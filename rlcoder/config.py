@@ -58,12 +58,28 @@ class DataSection(Section):
         description="system message of every chat prompt",
     )
     shuffle_seed: int = Field(0, description="seed of the problem order")
+    min_pass_rate: float | None = Field(
+        None, ge=0.0, le=1.0, description="RL: keep only problems whose labelled pass rate is at least this"
+    )
+    max_pass_rate: float | None = Field(
+        None, ge=0.0, le=1.0, description="RL: keep only problems whose labelled pass rate is at most this"
+    )
+    unlabelled: Literal["keep", "drop"] = Field(
+        "keep", description="with min/max_pass_rate: what to do with problems that have no pass rate label"
+    )
     public_tests: int = Field(
         1,
         gt=0,
         description="multi-turn: tests of a problem whose failures feedback may show (the first N test "
         "functions, check() asserts or stdio cases); the rest stay hidden and count only in the reward",
     )
+
+    @model_validator(mode="after")
+    def _pass_rate_range(self) -> DataSection:
+        low, high = self.min_pass_rate, self.max_pass_rate
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"min_pass_rate {low} > max_pass_rate {high}: no problem could be selected")
+        return self
 
 
 class RolloutSection(Section):
@@ -201,6 +217,13 @@ class LearnerSection(Section):
     gradient_checkpointing: bool = Field(False, description="trade compute for memory (False on CPU)")
     torch_threads: int | None = Field(None, gt=0, description="torch intra-op threads (None = default)")
     save_every: int = Field(1, gt=0, description="checkpoint every N steps")
+    dynamic_sampling_rounds: int = Field(
+        0,
+        ge=0,
+        description="DAPO dynamic sampling: extra generation rounds per step that replace groups "
+        "whose rewards are all equal (no advantage) by groups of fresh prompts; 0 = off",
+    )
+    mask_truncated: bool = Field(False, description="no loss on completions cut at max_new_tokens (DAPO)")
     sft: SftSection = Field(default_factory=SftSection)
     grpo: GrpoSection = Field(default_factory=GrpoSection)
     ppo: PpoSection = Field(default_factory=PpoSection)

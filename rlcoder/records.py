@@ -70,6 +70,8 @@ class Problem:
     test_kind: TestKind = TestKind.PYTEST
     style: str = "instruct"  # "instruct" (ask for a function) or "complete" (continue a signature)
     difficulty: str = ""  # "easy" | "medium" | "hard" | "" (unknown)
+    pass_rate: float | None = None  # labelled pass rate of a model's samples (KodCode's gpt_pass_percentage)
+    pass_sequence: list[int] = field(default_factory=list)  # 1/0 per labelling sample (gpt_pass_sequence)
     subset: str = ""
     source: str = ""  # where it was loaded from: "bundled", a hub id or a path
     public_test: str = ""  # tests whose results may be shown to the model as feedback (multi-turn)
@@ -140,7 +142,12 @@ class RolloutRequest:
     prompt: str  # the rendered prompt text (copied onto each Rollout)
     prompt_token_ids: list[int]
     step: int = 0  # the RL step asking, for rollout ids
+    group: int = 0  # > 0: a further group of this step (dynamic sampling), so rollout ids stay unique
     schema_version: int = SCHEMA_VERSION
+
+    def rollout_id(self, sample_index: int) -> str:
+        extra = f"g{self.group}-" if self.group else ""
+        return f"{self.step}-{self.problem_id}-{extra}{sample_index}"
 
 
 @dataclass

@@ -6,6 +6,7 @@ Layout (every name below is defined here, nowhere else):
     <run_dir>/summary.json                        the RL stage's before/after evaluation
     <run_dir>/sft/final/                          the SFT checkpoint
     <run_dir>/<stage>/eval_{before,after}.json[l] the RL stage's evaluations and their samples
+    <run_dir>/<stage>/selection.json              problems kept/dropped by data.min/max_pass_rate
     <run_dir>/<stage>/steps/step_000001.jsonl     one ScoredGroup per line
     <run_dir>/<stage>/metrics.jsonl               one object per step
     <run_dir>/<stage>/checkpoints/checkpoint-N/   complete only when it holds COMPLETE
@@ -159,6 +160,11 @@ class StageDir:
 
     def is_done(self) -> bool:
         return (self.final / COMPLETE).is_file()
+
+    @property
+    def selection_file(self) -> Path:
+        """Which train problems pass-rate selection kept and dropped (data.min/max_pass_rate)."""
+        return self.root / "selection.json"
 
     def eval_file(self, when: str) -> Path:
         """The RL stage's evaluation `when` ("before" or "after"); its samples sit beside it (.jsonl)."""

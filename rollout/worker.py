@@ -41,7 +41,7 @@ def to_rollouts(
         raise ValueError(f"engine returned {len(groups)} groups for {len(requests)} prompts")
     return [
         Rollout(
-            rollout_id=f"{req.step}-{req.problem_id}-{i}",
+            rollout_id=req.rollout_id(i),
             problem_id=req.problem_id,
             sample_index=i,
             prompt=req.prompt,

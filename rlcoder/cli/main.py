@@ -97,6 +97,16 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, Callable[[argparse.ArgumentParse
         "rlcoder.cli.data:cmd_data_dedup",
         _add_data_dedup_args,
     ),
+    ("data", "label"): (
+        "label problems with a model's pass rate and KodCode's difficulty (n samples each, resumable)",
+        "rlcoder.cli.rl_data:cmd_data_label",
+        _late("rlcoder.cli.rl_data", "add_label_args"),
+    ),
+    ("data", "synthesize"): (
+        "KodCode-style synthesis: the model writes a solution and pytest file per question, kept if verified",
+        "rlcoder.cli.rl_data:cmd_data_synthesize",
+        _late("rlcoder.cli.rl_data", "add_synthesize_args"),
+    ),
 }
 
 

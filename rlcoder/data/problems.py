@@ -62,6 +62,8 @@ def row_to_problem(row: Mapping[str, Any], index: int, source: str = "") -> Prob
         test_kind=_test_kind(row.get("test_kind"), bad),
         style=style,
         difficulty=_difficulty(row, bad),
+        pass_rate=_pass_rate(row, bad),
+        pass_sequence=_pass_sequence(row, bad),
         subset=_optional_str(row, "subset", bad),
         source=source,
     )
@@ -86,6 +88,8 @@ def problem_to_row(problem: Problem) -> dict[str, Any]:
         "style": problem.style,
         "subset": problem.subset,
         "gpt_difficulty": problem.difficulty,
+        "gpt_pass_percentage": problem.pass_rate,
+        "gpt_pass_sequence": list(problem.pass_sequence),
         "test_kind": problem.test_kind.value,
     }
 
@@ -134,12 +138,26 @@ def _difficulty(row: Mapping[str, Any], bad: Callable[[str, str], ProblemLoadErr
         if label not in DIFFICULTIES:
             raise bad("gpt_difficulty", f"must be one of {', '.join(DIFFICULTIES)}, got {_show(label)}")
         return str(label)
+    rate = _pass_rate(row, bad)
+    return "" if rate is None else difficulty_from_pass_rate(rate)
+
+
+def _pass_rate(row: Mapping[str, Any], bad: Callable[[str, str], ProblemLoadError]) -> float | None:
     rate = row.get("gpt_pass_percentage")
     if rate is None:
-        return ""
+        return None
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
         raise bad("gpt_pass_percentage", f"must be a number in [0, 1], got {_show(rate)}")
-    return difficulty_from_pass_rate(rate)
+    return float(rate)
+
+
+def _pass_sequence(row: Mapping[str, Any], bad: Callable[[str, str], ProblemLoadError]) -> list[int]:
+    seq = row.get("gpt_pass_sequence")
+    if seq is None:
+        return []
+    if not isinstance(seq, (list, tuple)) or any(s not in (0, 1) or isinstance(s, float) for s in seq):
+        raise bad("gpt_pass_sequence", f"must be a list of 0/1, got {_show(seq)}")
+    return [int(s) for s in seq]
 
 
 def _optional_str(row: Mapping[str, Any], column: str, bad: Callable[[str, str], ProblemLoadError]) -> str:

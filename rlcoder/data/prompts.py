@@ -33,9 +33,10 @@ class PromptText:
     token_ids: list[int]  # `text` tokenized without adding special tokens (the template has them)
     style: str  # the style actually used: "instruct" or "complete"
 
-    def request(self, step: int = 0) -> RolloutRequest:
-        """This prompt as the rollout fleet's unit of work, for RL step `step` (0: evaluation)."""
-        return RolloutRequest(self.problem_id, self.text, self.token_ids, step=step)
+    def request(self, step: int = 0, group: int = 0) -> RolloutRequest:
+        """This prompt as the rollout fleet's unit of work, for RL step `step` (0: evaluation); `group`
+        numbers a step's further groups (dynamic sampling)."""
+        return RolloutRequest(self.problem_id, self.text, self.token_ids, step=step, group=group)
 
 
 @dataclass

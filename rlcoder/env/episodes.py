@@ -237,11 +237,6 @@ def feedback_token_ids(
 # What the learners and eval read off an episode (pure)
 
 
-def env_mask_of(rollout: Rollout) -> list[int]:
-    """The rollout's env_mask, spelled out (an empty mask means every token is the policy's)."""
-    return rollout.env_mask or [1] * len(rollout.completion_token_ids)
-
-
 def verdict_after_turn(rollout: Rollout, turn: int) -> Verdict | None:
     """The all-test verdict of the answer standing after `turn` turns (1-based): an episode that
     ended earlier keeps its last answer."""

@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from rlcoder.config import RunConfig, batch_plan, completion_token_limit
-from rlcoder.env.episodes import env_mask_of
 from rlcoder.learn.loader import load_causal_lm, lora_config
-from rlcoder.learn.step import RLSetup, StepRecord
+from rlcoder.learn.step import RLSetup, StepRecord, loss_mask
 from rlcoder.learn.weight_sync import fleet_sync_for
 
 
@@ -71,7 +70,7 @@ class GrpoStep:
 
     def __init__(self, rl: RLSetup) -> None:
         self.rl = rl
-        self.record = StepRecord()
+        self.record = StepRecord(mask_truncated=rl.cfg.learner.mask_truncated)
         self.trainer: Any = None  # set by `attach`
         self._prompts = {p.text: p for p in rl.prompts}
         self._t0 = 0.0
@@ -98,16 +97,22 @@ class GrpoStep:
         distinct = batch[::group]
         if [p for p in distinct for _ in range(group)] != list(batch):
             raise RuntimeError("rollout_func: prompts are not in groups of samples_per_prompt; TRL changed?")
-        step = trainer.state.global_step + 1
-        rollouts = self.record.sample(self.rl, [self._prompts[p] for p in distinct], step)
+        step, prompts = trainer.state.global_step + 1, [self._prompts[p] for p in distinct]
+        if self.rl.cfg.learner.dynamic_sampling_rounds:  # scored here, to refill uninformative groups
+            rollouts = self.record.sample_informative(self.rl, prompts, step, trainer.state.global_step)
+        else:
+            rollouts = self.record.sample(self.rl, prompts, step)
         out = {
             "prompt_ids": [r.prompt_token_ids for r in rollouts],
             "completion_ids": [r.completion_token_ids for r in rollouts],
             "logprobs": [r.completion_logprobs for r in rollouts],
             "rollout_id": [r.rollout_id for r in rollouts],
         }
-        if any(r.turns for r in rollouts):
-            out["env_mask"] = [env_mask_of(r) for r in rollouts]
+        mask_truncated = self.rl.cfg.learner.mask_truncated
+        if any(r.turns for r in rollouts) or (
+            mask_truncated and any(r.finish_reason == "length" for r in rollouts)
+        ):
+            out["env_mask"] = [loss_mask(r, mask_truncated) for r in rollouts]  # TRL trains only where 1
         return out
 
     # SCORE
@@ -116,6 +121,9 @@ class GrpoStep:
     ) -> list[float | None]:
         """TRL's reward function: None (unscorable: zero advantage, out of the group baseline) for
         infra errors and for samples older than rollout.max_off_policy_lag updates."""
+        if self.rl.cfg.learner.dynamic_sampling_rounds:  # scored in rollout_func while refilling
+            scored = {r.rollout_id: w for r, w in zip(self.record.rollouts, self.record.rewards, strict=True)}
+            return [scored[i] for i in kwargs["rollout_id"]]
         by_id = {r.rollout_id: r for r in self.record.rollouts}
         rollouts = [by_id[i] for i in kwargs["rollout_id"]]
         return await self.record.score(self.rl, rollouts, kwargs["trainer_state"].global_step)

@@ -51,7 +51,8 @@ def make_experience(learner: Any, rollouts: list[Any], rewards: list[float | Non
     if not kept:
         return None, {}
     cfg, ppo = learner.cfg, learner.cfg.learner.ppo
-    batch = build_batch([r for r, _ in kept], [w for _, w in kept], learner.pad_id).to(learner.device)
+    rows, scores = [r for r, _ in kept], [w for _, w in kept]
+    batch = build_batch(rows, scores, learner.pad_id, cfg.learner.mask_truncated).to(learner.device)
     per_device = cfg.learner.completions_per_device_batch
     parts: dict[str, list[Any]] = {"lp": [], "v": [], "ref": []}
     with no_grad_eval(learner):
@@ -174,7 +175,7 @@ def train_ppo(rl: RLSetup, model_path: str) -> None:
     from rlcoder.learn.ppo_model import load_learner, save_checkpoint, save_final
     from rlcoder.learn.weight_sync import fleet_sync_for
 
-    cfg, stage, record = rl.cfg, rl.stage, StepRecord()
+    cfg, stage, record = rl.cfg, rl.stage, StepRecord(mask_truncated=rl.cfg.learner.mask_truncated)
     checkpoint = stage.resume_checkpoint()
     if checkpoint:
         rl.log(f"[ppo] resuming from {checkpoint}")
@@ -221,8 +222,12 @@ def run_step(rl: RLSetup, learner: Any, record: StepRecord, step: int) -> dict[s
     """ROLLOUT, SCORE and UPDATE of one step; its records written; its metrics row returned."""
     cfg: RunConfig = rl.cfg
     chosen = prompts_for_step(len(rl.prompts), cfg.learner.prompts_per_step, step, cfg.seed)
-    rollouts = record.sample(rl, [rl.prompts[i] for i in chosen], step)
-    rewards = asyncio.run(record.score(rl, rollouts, learner.step))
+    prompts = [rl.prompts[i] for i in chosen]
+    if cfg.learner.dynamic_sampling_rounds:
+        rollouts, rewards = record.sample_informative(rl, prompts, step, learner.step), record.rewards
+    else:
+        rollouts = record.sample(rl, prompts, step)
+        rewards = asyncio.run(record.score(rl, rollouts, learner.step))
     # UPDATE
     t0 = time.perf_counter()
     exp, stats = make_experience(learner, rollouts, rewards)

@@ -19,6 +19,7 @@ from torch import nn
 from rlcoder.config import RunConfig
 from rlcoder.learn.loader import load_adapter, load_backbone, load_causal_lm, with_lora
 from rlcoder.learn.ppo_math import token_logprobs
+from rlcoder.learn.step import loss_mask
 from rlcoder.learn.weight_sync import is_peft_model
 from rlcoder.records import Rollout
 
@@ -28,16 +29,6 @@ CRITIC_FILE = "critic.safetensors"
 
 # ---------------------------------------------------------------------------------------------
 # Rollouts as tensors
-
-
-def action_mask(rollout: Rollout) -> list[int]:
-    """1 for each completion token the policy produced, 0 where the environment inserted it."""
-    n = len(rollout.completion_token_ids)
-    if not rollout.env_mask:
-        return [1] * n
-    if len(rollout.env_mask) != n:
-        raise ValueError(f"{rollout.rollout_id}: env_mask has {len(rollout.env_mask)} entries for {n} tokens")
-    return [int(m) for m in rollout.env_mask]
 
 
 @dataclass
@@ -65,7 +56,9 @@ class RolloutBatch:
         return RolloutBatch(**tensors, width=self.width)
 
 
-def build_batch(rollouts: list[Rollout], scores: list[float], pad_id: int) -> RolloutBatch:
+def build_batch(
+    rollouts: list[Rollout], scores: list[float], pad_id: int, mask_truncated: bool = False
+) -> RolloutBatch:
     width = max(len(r.prompt_token_ids) for r in rollouts)
     length = max(1, *(len(r.completion_token_ids) for r in rollouts))
     ids, attn, comp, mask, lps = [], [], [], [], []
@@ -75,7 +68,7 @@ def build_batch(rollouts: list[Rollout], scores: list[float], pad_id: int) -> Ro
         ids.append([pad_id] * left + p + c + [pad_id] * right)
         attn.append([0] * left + [1] * (len(p) + len(c)) + [0] * right)
         comp.append(c + [pad_id] * right)
-        mask.append(action_mask(r) + [0] * right)
+        mask.append(loss_mask(r, mask_truncated) + [0] * right)
         lps.append(list(r.completion_logprobs) + [0.0] * right)
     attention = torch.tensor(attn)
     return RolloutBatch(

@@ -4,6 +4,8 @@ reaches the run directory and the console (one metrics row, one progress line)."
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +15,16 @@ from rlcoder.config import RunConfig
 from rlcoder.console import progress_line
 from rlcoder.data.prompts import PromptText, solution_message
 from rlcoder.env.scoring import rewards_for, verdicts_for
-from rlcoder.records import Problem, Rollout, ScoredGroup, Verdict, VerdictStatus, group_scored, pass_rate
+from rlcoder.records import (
+    Problem,
+    Rollout,
+    RolloutRequest,
+    ScoredGroup,
+    Verdict,
+    VerdictStatus,
+    group_scored,
+    pass_rate,
+)
 from rlcoder.run_dir import StageDir
 from rlcoder.seams import PolicyFleet, RolloutSource, Scorer
 from rlcoder.specs import sampling_spec
@@ -35,6 +46,41 @@ class RLSetup:
 
 
 @dataclass
+class _Group:
+    """One prompt's samples with their verdicts and rewards."""
+
+    rollouts: list[Rollout]
+    verdicts: list[Verdict]
+    rewards: list[float | None]
+
+    @property
+    def informative(self) -> bool:
+        """Some kept rewards differ: the group has a nonzero advantage to learn from."""
+        return len({w for w in self.rewards if w is not None}) > 1
+
+
+def refill_prompts(n_prompts: int, k: int, step: int, round_: int, seed: int) -> list[int]:
+    """Indices of `k` fresh prompts for dynamic-sampling round `round_` of `step`: a pure function of
+    its arguments, so a resumed run refills exactly as the killed one would have."""
+    rng = random.Random(f"{seed}-refill-{step}-{round_}")
+    order = rng.sample(range(n_prompts), n_prompts)
+    return [order[i % n_prompts] for i in range(k)]
+
+
+def loss_mask(rollout: Rollout, mask_truncated: bool = False) -> list[int]:
+    """1 for each completion token the loss trains on: the policy's own tokens (0 where the environment
+    inserted them), and none of a completion cut at max_new_tokens when `mask_truncated` (DAPO)."""
+    n = len(rollout.completion_token_ids)
+    if mask_truncated and rollout.finish_reason == "length":
+        return [0] * n
+    if not rollout.env_mask:
+        return [1] * n
+    if len(rollout.env_mask) != n:
+        raise ValueError(f"{rollout.rollout_id}: env_mask has {len(rollout.env_mask)} entries for {n} tokens")
+    return [int(m) for m in rollout.env_mask]
+
+
+@dataclass
 class StepRecord:
     """What one step produced: its rollouts, verdicts and rewards (index-aligned) and phase times.
     Filled by `sample` and `score`, written and cleared by `finish`."""
@@ -44,6 +90,8 @@ class StepRecord:
     rewards: list[float | None] = field(default_factory=list)
     stale: int = 0
     times_s: dict[str, float] = field(default_factory=dict)
+    dynamic: dict[str, float] = field(default_factory=dict)  # dynamic sampling's counts, when on
+    mask_truncated: bool = False  # count truncated completions as masked out of the loss
 
     def add_time(self, phase: str, seconds: float) -> None:
         self.times_s[phase] = self.times_s.get(phase, 0.0) + seconds
@@ -51,21 +99,32 @@ class StepRecord:
     def clear(self) -> None:
         self.rollouts, self.verdicts, self.rewards = [], [], []
         self.times_s.clear()
+        self.dynamic = {}
         self.stale = 0
 
     # ROLLOUT
     def sample(self, rl: RLSetup, prompts: Sequence[PromptText], step: int) -> list[Rollout]:
         """One group of samples_per_prompt rollouts per prompt, flat and in prompt order (timed)."""
-        t0 = time.perf_counter()
-        groups = rl.source.generate_all([p.request(step) for p in prompts], sampling_spec(rl.cfg))
-        self.rollouts = [r for group in groups for r in group]
-        self.add_time("rollout", time.perf_counter() - t0)
+        self.rollouts = self._generate(rl, [p.request(step) for p in prompts])
         return self.rollouts
+
+    def _generate(self, rl: RLSetup, requests: list[RolloutRequest]) -> list[Rollout]:
+        t0 = time.perf_counter()
+        groups = rl.source.generate_all(requests, sampling_spec(rl.cfg))
+        self.add_time("rollout", time.perf_counter() - t0)
+        return [r for group in groups for r in group]
 
     # SCORE
     async def score(self, rl: RLSetup, rollouts: list[Rollout], version: int) -> list[float | None]:
         """Verdicts and rewards for `rollouts`. None (drop the sample, never a 0 reward) for infra
         errors and for samples more than rollout.max_off_policy_lag updates older than `version`."""
+        verdicts, rewards = await self._judge(rl, rollouts, version)
+        self.rollouts, self.verdicts, self.rewards = list(rollouts), verdicts, rewards
+        return rewards
+
+    async def _judge(
+        self, rl: RLSetup, rollouts: list[Rollout], version: int
+    ) -> tuple[list[Verdict], list[float | None]]:
         t0 = time.perf_counter()
         verdicts = await verdicts_for(rl.scorer, rl.problems, rollouts, rl.cfg)
         self.add_time("reward", time.perf_counter() - t0)
@@ -75,8 +134,51 @@ class StepRecord:
             stale = version - r.policy_version > lag
             self.stale += stale
             rewards.append(None if stale else w)
-        self.rollouts, self.verdicts, self.rewards = list(rollouts), verdicts, rewards
-        return rewards
+        return verdicts, rewards
+
+    # ROLLOUT and SCORE with dynamic sampling (DAPO)
+    def sample_informative(
+        self, rl: RLSetup, prompts: Sequence[PromptText], step: int, version: int
+    ) -> list[Rollout]:
+        """Sample and score the step's groups; groups whose rewards are all equal (zero advantage:
+        nothing to learn) are replaced by groups of fresh prompts, for up to
+        learner.dynamic_sampling_rounds extra rounds. The step keeps its number of groups."""
+        n = rl.cfg.rollout.samples_per_prompt
+        rollouts = self.sample(rl, prompts, step)
+        verdicts, rewards = asyncio.run(self._judge(rl, rollouts, version))
+        groups = [
+            _Group(rollouts[i : i + n], verdicts[i : i + n], rewards[i : i + n])
+            for i in range(0, len(rollouts), n)
+        ]
+        flat = [i for i, g in enumerate(groups) if not g.informative]
+        self.dynamic = {
+            "dynamic/uninformative": float(len(flat)),
+            "dynamic/refilled": 0.0,
+            "dynamic/rounds": 0.0,
+        }
+        asked = 0
+        for rnd in range(1, rl.cfg.learner.dynamic_sampling_rounds + 1):
+            if not flat:
+                break
+            fresh = refill_prompts(len(rl.prompts), len(flat), step, rnd, rl.cfg.seed)
+            requests = [rl.prompts[k].request(step, group=asked + j + 1) for j, k in enumerate(fresh)]
+            asked += len(requests)
+            more = self._generate(rl, requests)
+            more_verdicts, more_rewards = asyncio.run(self._judge(rl, more, version))
+            for j, i in enumerate(flat):
+                groups[i] = _Group(
+                    more[j * n : (j + 1) * n],
+                    more_verdicts[j * n : (j + 1) * n],
+                    more_rewards[j * n : (j + 1) * n],
+                )
+            self.dynamic["dynamic/refilled"] += len(flat)
+            self.dynamic["dynamic/rounds"] = float(rnd)
+            flat = [i for i in flat if not groups[i].informative]
+        self.dynamic["dynamic/left_uninformative"] = float(len(flat))
+        self.rollouts = [r for g in groups for r in g.rollouts]
+        self.verdicts = [v for g in groups for v in g.verdicts]
+        self.rewards = [w for g in groups for w in g.rewards]
+        return self.rollouts
 
     def groups(self, step: int) -> list[ScoredGroup]:
         """The step's records, as they go to the run directory."""
@@ -97,6 +199,9 @@ class StepRecord:
         out["rollout_tokens_per_s"] = tokens / rollout_s if rollout_s > 0 else 0.0
         for phase, seconds in self.times_s.items():
             out[f"time/{phase}_s"] = seconds
+        out.update(self.dynamic)
+        if self.mask_truncated:
+            out["masked/truncated"] = float(sum(r.finish_reason == "length" for r in self.rollouts))
         return out
 
     def finish(self, rl: RLSetup, row: dict[str, Any], algo: str) -> None:

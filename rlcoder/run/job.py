@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rlcoder.config import RunConfig
+from rlcoder.config import ConfigError, RunConfig
 from rlcoder.console import Log, log_stderr, pct
 from rlcoder.learn.step import RLSetup
+from rlcoder.records import Problem
 from rlcoder.run.model_paths import resolve_model_path
 from rlcoder.run.services import ray_session, reward_scorer, rollout_fleet, rollout_source
 from rlcoder.run_dir import SFT_STAGE, RunDir, StageDir, atomic_write_text, write_resolved
@@ -60,14 +61,13 @@ def run_sft_stage(cfg: RunConfig) -> Path:
 def run_rl_stage(cfg: RunConfig, algo: str, model_path: str, stage: StageDir, log: Log) -> dict[str, Any]:
     import torch
 
-    from rlcoder.data.problems import load_problems
     from rlcoder.data.prompts import prompts_for
     from rlcoder.learn.loader import load_tokenizer
 
     if cfg.learner.torch_threads:
         torch.set_num_threads(cfg.learner.torch_threads)
     tokenizer = load_tokenizer(cfg, model_path)
-    problems = {p.problem_id: p for p in load_problems(cfg.data.train_source, limit=cfg.data.limit)}
+    problems = {p.problem_id: p for p in select_train(cfg, stage, log)}
     prompts, too_long = prompts_for(problems.values(), tokenizer, cfg.data)
     limit = cfg.data.max_prompt_tokens
     log(f"[{algo}] {len(prompts)} train prompts, {len(too_long)} over {limit} tokens dropped")
@@ -94,6 +94,34 @@ def run_rl_stage(cfg: RunConfig, algo: str, model_path: str, stage: StageDir, lo
             f"temperature {cfg.rollout.temperature}); RL took {train_s:.0f}s"
         )
     return result
+
+
+def select_train(cfg: RunConfig, stage: StageDir, log: Log) -> list[Problem]:
+    """The train problems, filtered by their labelled pass rate when data.min/max_pass_rate is set;
+    the counts are printed and written to <stage>/selection.json."""
+    from rlcoder.data.labels import select_by_pass_rate
+    from rlcoder.data.problems import load_problems
+
+    problems = load_problems(cfg.data.train_source, limit=cfg.data.limit)
+    data = cfg.data
+    if data.min_pass_rate is None and data.max_pass_rate is None:
+        return problems
+    chosen = select_by_pass_rate(problems, data.min_pass_rate, data.max_pass_rate, data.unlabelled)
+    counts = chosen.counts()
+    log(
+        f"[data] pass-rate selection [{data.min_pass_rate}, {data.max_pass_rate}] on {data.train_source}: "
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+    )
+    record = {
+        **counts,
+        "below": chosen.below,
+        "above": chosen.above,
+        "unlabelled_dropped": chosen.unlabelled_dropped,
+    }
+    atomic_write_text(stage.selection_file, json.dumps(record, indent=2, sort_keys=True))
+    if not chosen.kept:
+        raise ConfigError(f"data.min/max_pass_rate: no problem of {data.train_source} is in range ({counts})")
+    return chosen.kept
 
 
 def evaluate_once(rl: RLSetup, when: str) -> dict[str, Any]:

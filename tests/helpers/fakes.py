@@ -11,7 +11,7 @@ from rlcoder.records import Rollout, RolloutRequest, SamplingSpec, ScoreItem, Ve
 def fixed_rollout(q: RolloutRequest, i: int, version: int = 0) -> Rollout:
     """Sample i of request q: three completion tokens, text `code i`, stamped with `version`."""
     return Rollout(
-        f"{q.step}-{q.problem_id}-{i}", q.problem_id, i, q.prompt, q.prompt_token_ids,
+        q.rollout_id(i), q.problem_id, i, q.prompt, q.prompt_token_ids,
         [5, 6, 7], [-0.5, -0.5, -0.5], f"code {i}", "stop", version, q.step,
     )  # fmt: skip
 

@@ -10,13 +10,13 @@ import pytest
 from rlcoder.config import ConfigError, load_config
 from rlcoder.data.prompts import build_messages, build_prompt, render_chat
 from rlcoder.env.episodes import (
-    env_mask_of,
     feedback_token_ids,
     groups_after_turn,
     run_episodes,
     verdict_after_turn,
 )
 from rlcoder.env.scoring import episode_reward, final_verdict
+from rlcoder.learn.step import loss_mask
 from rlcoder.records import (
     FunctionInfo,
     Problem,
@@ -198,7 +198,7 @@ def test_infra_errors_get_no_feedback_and_drop_the_sample(tokenizer) -> None:
 
 def test_helpers_for_single_turn_rollouts_and_config_limits() -> None:
     r = Rollout("0-a-0", "a", 0, "p", [1], [2, 3], [0.0, 0.0], "t", "stop", 0)
-    assert env_mask_of(r) == [1, 1] and final_verdict(r) is None and verdict_after_turn(r, 1) is None
+    assert loss_mask(r) == [1, 1] and final_verdict(r) is None and verdict_after_turn(r, 1) is None
     with pytest.raises(ValueError, match="not a multi-turn episode"):
         episode_reward(r, RewardMode.BINARY)
     with pytest.raises(ConfigError, match="max_episode_tokens"):

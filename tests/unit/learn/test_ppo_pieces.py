@@ -8,7 +8,8 @@ import torch
 
 from rlcoder.config import ConfigError, load_config, ppo_minibatches
 from rlcoder.learn.ppo import prompts_for_step
-from rlcoder.learn.ppo_model import action_mask, build_batch
+from rlcoder.learn.ppo_model import build_batch
+from rlcoder.learn.step import loss_mask
 from rlcoder.records import Rollout
 from rlcoder.run_dir import RunDir
 
@@ -40,9 +41,9 @@ def test_build_batch_left_pads_prompts_and_masks_env_tokens_and_padding():
 
 
 def test_action_mask_rejects_a_misaligned_env_mask():
-    assert action_mask(_rollout([1], [2, 3])) == [1, 1]
+    assert loss_mask(_rollout([1], [2, 3])) == [1, 1]
     with pytest.raises(ValueError, match="env_mask has 1 entries for 2 tokens"):
-        action_mask(_rollout([1], [2, 3], env_mask=[1]))
+        loss_mask(_rollout([1], [2, 3], env_mask=[1]))
 
 
 def test_prompts_for_step_covers_every_prompt_once_per_epoch_and_is_deterministic():
