@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
         rollouts = [(g.problem_id, r) for g in groups for r in g.rollouts]
         sample = rollouts[:: max(1, len(rollouts) // args.sequential)][: args.sequential]
-        from rlcoder.data.problems import rollout_item
+        from rlcoder.data.verification import rollout_item
 
         with (
             RewardService(workers=args.workers) as svc,

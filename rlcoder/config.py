@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigError(ValueError):
@@ -120,7 +120,16 @@ class RewardSection(Section):
     host: str = Field("127.0.0.1", description="bind address of a service this run starts")
     port: int = Field(0, ge=0, lt=65536, description="port of a service this run starts (0 = any free)")
     mode: Literal["binary", "pass_fraction"] = Field("binary", description="how a verdict becomes a reward")
-    timeout_s: float = Field(10.0, gt=0.0, description="wall-clock limit per execution")
+    timeout_s: float | Literal["auto"] = Field(
+        10.0,
+        description="wall-clock limit per execution; 'auto': auto_timeout_multiple x the problem's measured "
+        "reference runtime, within [auto_timeout_floor_s, auto_timeout_ceiling_s] (evalplus-style)",
+    )
+    auto_timeout_multiple: float = Field(10.0, gt=1.0, description="timeout_s auto: x the reference runtime")
+    auto_timeout_floor_s: float = Field(1.0, gt=0.0, description="timeout_s auto: never less than this")
+    auto_timeout_ceiling_s: float = Field(
+        10.0, gt=0.0, description="timeout_s auto: never more (nor unmeasured)"
+    )
     memory_mb: int = Field(1024, gt=0, description="address-space limit per execution")
     workers: int = Field(2, gt=0, description="concurrent sandboxed executions in the service")
     actor_cpus: float = Field(
@@ -129,6 +138,23 @@ class RewardSection(Section):
     max_concurrency: int = Field(8, gt=0, description="client requests in flight")
     request_timeout_s: float = Field(120.0, gt=0.0, description="client timeout for one batch request")
     retries: int = Field(3, ge=0, description="client retries on transport errors")
+
+    @field_validator("timeout_s")
+    @classmethod
+    def _positive(cls, value: float | str) -> float | str:
+        if value != "auto" and not float(value) > 0:
+            raise ValueError(f"must be > 0 or 'auto', got {value}")
+        return value
+
+    def limit_s(self, reference_runtime_s: float | None = None) -> float:
+        """The wall-clock limit of one execution: timeout_s, or with 'auto' the multiple of the
+        problem's reference runtime within the floor and ceiling (the ceiling when it is unmeasured)."""
+        if self.timeout_s != "auto":
+            return float(self.timeout_s)
+        if reference_runtime_s is None:
+            return self.auto_timeout_ceiling_s
+        scaled = self.auto_timeout_multiple * reference_runtime_s
+        return min(max(scaled, self.auto_timeout_floor_s), self.auto_timeout_ceiling_s)
 
 
 class SftSection(Section):

@@ -72,6 +72,7 @@ class Problem:
     difficulty: str = ""  # "easy" | "medium" | "hard" | "" (unknown)
     pass_rate: float | None = None  # labelled pass rate of a model's samples (KodCode's gpt_pass_percentage)
     pass_sequence: list[int] = field(default_factory=list)  # 1/0 per labelling sample (gpt_pass_sequence)
+    reference_runtime_s: float | None = None  # the reference solution's sandboxed run, when measured
     subset: str = ""
     source: str = ""  # where it was loaded from: "bundled", a hub id or a path
     public_test: str = ""  # tests whose results may be shown to the model as feedback (multi-turn)

@@ -35,6 +35,11 @@ def add_verify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, help="concurrent sandbox runs (default: cores)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per run")
     p.add_argument("--report", default=None, help="also write the report as JSON to this path")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="write the kept problems, with their measured reference runtimes, as KodCode rows",
+    )
 
 
 def add_dedup_args(p: argparse.ArgumentParser) -> None:
@@ -62,10 +67,13 @@ def _progress(total: int, desc: str) -> Any:
 
 
 def cmd_data_verify(args: argparse.Namespace) -> int:
-    from rlcoder.data.problems import verify_problems
+    from rlcoder.data.verification import verify_problems
 
     problems = _load(args)
     if problems is None:
+        return 2
+    if args.out and Path(args.out).exists():
+        print(f"rlcoder: --out {args.out} exists; not overwritten", file=sys.stderr)
         return 2
     with _progress(len(problems), f"verify x{args.repeats}") as bar:
         report = verify_problems(
@@ -96,6 +104,9 @@ def cmd_data_verify(args: argparse.Namespace) -> int:
             "duration_s": report.duration_s,
         }
         Path(args.report).write_text(json.dumps(payload, indent=1))
+    if args.out:
+        write_problems(report.kept, Path(args.out))  # reference_runtime_s for `reward.timeout_s: auto`
+        print(f"wrote {len(report.kept)} problems to {args.out}")
     return 1 if report.rejected else 0
 
 

@@ -1,23 +1,21 @@
-"""Problem loading: KodCode-format rows (bundled YAML, local parquet/jsonl/arrow, a hub id, HumanEval)
-mapped to `Problem` records; self-verification of reference solutions; difficulty labels from pass rates.
+"""Problem loading and writing: KodCode-format rows (bundled YAML, local parquet/jsonl/arrow, a hub id,
+HumanEval) mapped to `Problem` records and back; difficulty labels from pass rates. The sandbox side
+(score items, self-verification) is in verification.py.
 
-`datasets` and the reward sandbox are imported inside the functions that need them.
+`datasets` is imported inside the functions that need it.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rlcoder.config import RewardSection
-from rlcoder.records import FunctionInfo, Problem, Rollout, ScoreItem, TestKind, Verdict, VerdictStatus
+from rlcoder.records import FunctionInfo, Problem, TestKind
 
 BUNDLED = "bundled"
 EVAL_EVERY = 5  # bundled split: the 5th, 10th, ... problem of each file (sorted by question_id) is eval
@@ -64,6 +62,7 @@ def row_to_problem(row: Mapping[str, Any], index: int, source: str = "") -> Prob
         difficulty=_difficulty(row, bad),
         pass_rate=_pass_rate(row, bad),
         pass_sequence=_pass_sequence(row, bad),
+        reference_runtime_s=_runtime(row, bad),
         subset=_optional_str(row, "subset", bad),
         source=source,
     )
@@ -90,6 +89,7 @@ def problem_to_row(problem: Problem) -> dict[str, Any]:
         "gpt_difficulty": problem.difficulty,
         "gpt_pass_percentage": problem.pass_rate,
         "gpt_pass_sequence": list(problem.pass_sequence),
+        "reference_runtime_s": problem.reference_runtime_s,
         "test_kind": problem.test_kind.value,
     }
 
@@ -149,6 +149,15 @@ def _pass_rate(row: Mapping[str, Any], bad: Callable[[str, str], ProblemLoadErro
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
         raise bad("gpt_pass_percentage", f"must be a number in [0, 1], got {_show(rate)}")
     return float(rate)
+
+
+def _runtime(row: Mapping[str, Any], bad: Callable[[str, str], ProblemLoadError]) -> float | None:
+    value = row.get("reference_runtime_s")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise bad("reference_runtime_s", f"must be a number of seconds >= 0, got {_show(value)}")
+    return float(value)
 
 
 def _pass_sequence(row: Mapping[str, Any], bad: Callable[[str, str], ProblemLoadError]) -> list[int]:
@@ -312,138 +321,6 @@ def bundled_problems(split: str = "all") -> list[Problem]:
             if split == "all" or (split == "eval") == is_eval:
                 problems.append(problem)
     return problems
-
-
-# ---------------------------------------------------------------------------------------------
-# Self-verification: every reference solution must pass its own tests in the sandbox, every time.
-
-
-@dataclass
-class Rejection:
-    problem_id: str
-    verdicts: list[Verdict]  # one per repeat
-
-    @property
-    def reason(self) -> str:
-        bad = next((v for v in self.verdicts if v.status is not VerdictStatus.PASS), self.verdicts[0])
-        passes = sum(v.status is VerdictStatus.PASS for v in self.verdicts)
-        return f"{bad.status.value} ({passes}/{len(self.verdicts)} passes): {bad.detail}"
-
-
-@dataclass
-class VerifyReport:
-    repeats: int
-    kept: list[Problem] = field(default_factory=list)  # passed every repeat
-    rejected: list[Rejection] = field(default_factory=list)
-    duration_s: float = 0.0
-
-    @property
-    def total(self) -> int:
-        return len(self.kept) + len(self.rejected)
-
-    def status_counts(self) -> dict[str, int]:
-        """How many verdicts (over all repeats) had each status."""
-        counts = {"pass": len(self.kept) * self.repeats}
-        for rejection in self.rejected:
-            for v in rejection.verdicts:
-                counts[v.status.value] = counts.get(v.status.value, 0) + 1
-        return counts
-
-
-def completion_item(
-    problem: Problem,
-    completion: str,
-    *,
-    item_id: str = "",
-    timeout_s: float = 10.0,
-    memory_mb: int = 1024,
-    public: bool = False,
-) -> ScoreItem:
-    """The ScoreItem that scores `completion` against the problem's tests (only its public tests, the
-    source of multi-turn feedback, with `public`).
-
-    For `complete` problems the question (signature, docstring and any imports it has) goes along
-    as the code the completion continues, so a body-only answer or one that dropped the question's
-    imports still runs.
-    """
-    if public and not problem.public_test:
-        raise ValueError(
-            f"{problem.problem_id}: no public tests (rlcoder.data.public_tests.with_public_tests)"
-        )
-    return ScoreItem(
-        completion=completion,
-        test=problem.public_test if public else problem.test,
-        test_kind=problem.test_kind,
-        entry_point=problem.entry_point,
-        prompt=problem.question if problem.style == "complete" else "",
-        timeout_s=timeout_s,
-        memory_mb=memory_mb,
-        item_id=item_id or problem.problem_id,
-    )
-
-
-def rollout_item(problem: Problem, rollout: Rollout, reward: RewardSection) -> ScoreItem:
-    """A rollout's completion against the problem's tests, under the run's reward limits."""
-    return completion_item(
-        problem,
-        rollout.completion_text,
-        item_id=rollout.rollout_id,
-        timeout_s=reward.timeout_s,
-        memory_mb=reward.memory_mb,
-    )
-
-
-def reference_item(problem: Problem, *, timeout_s: float = 10.0, memory_mb: int = 1024) -> ScoreItem:
-    """The reference solution as a model would answer: one fenced block, scored the way rollouts are."""
-    fenced = f"```python\n{problem.solution.rstrip()}\n```\n"
-    return completion_item(problem, fenced, timeout_s=timeout_s, memory_mb=memory_mb)
-
-
-# synchronous, unlike rlcoder.seams.Scorer (the async reward-service client the learners use)
-SyncScorer = Callable[[list[ScoreItem]], list[Verdict]]
-
-
-def verify_problems(
-    problems: Sequence[Problem],
-    repeats: int = 3,
-    workers: int | None = None,
-    *,
-    timeout_s: float = 10.0,
-    chunk_size: int = 32,
-    progress: Callable[[int], None] | None = None,
-    scorer: SyncScorer | None = None,
-) -> VerifyReport:
-    """Score each reference solution against its tests `repeats` times; keep only all-PASS problems.
-
-    `progress(n)` is called with the number of problems finished after each chunk. `scorer` defaults
-    to the reward sandbox (`reward.score`).
-    """
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    if scorer is None:
-        from reward import score
-
-        def scorer(items: list[ScoreItem]) -> list[Verdict]:
-            return score(items, workers=workers)
-
-    started = time.monotonic()
-    report = VerifyReport(repeats=repeats)
-    for start in range(0, len(problems), chunk_size):
-        chunk = problems[start : start + chunk_size]
-        items = [reference_item(p, timeout_s=timeout_s) for _ in range(repeats) for p in chunk]
-        verdicts = scorer(items)
-        if len(verdicts) != len(items):
-            raise RuntimeError(f"scorer returned {len(verdicts)} verdicts for {len(items)} items")
-        for i, problem in enumerate(chunk):
-            mine = [verdicts[r * len(chunk) + i] for r in range(repeats)]
-            if all(v.status is VerdictStatus.PASS for v in mine):
-                report.kept.append(problem)
-            else:
-                report.rejected.append(Rejection(problem.problem_id, mine))
-        if progress is not None:
-            progress(len(chunk))
-    report.duration_s = time.monotonic() - started
-    return report
 
 
 def write_problems(problems: Sequence[Problem], path: Path) -> None:

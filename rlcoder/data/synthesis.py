@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from rlcoder.data.problems import SyncScorer
+from rlcoder.data.verification import SyncScorer
 from rlcoder.records import FunctionInfo, Problem, ScoreItem, VerdictStatus
 
 INSTRUCTIONS = (

@@ -16,9 +16,9 @@ from functools import partial
 from typing import Any
 
 from rlcoder.config import RunConfig, episode_token_limit
-from rlcoder.data.problems import completion_item
 from rlcoder.data.prompts import build_messages, encode_text, render_chat
 from rlcoder.data.public_tests import with_public_tests
+from rlcoder.data.verification import completion_item
 from rlcoder.env.feedback import format_feedback, needs_feedback
 from rlcoder.records import (
     Problem,
@@ -180,10 +180,11 @@ def _score_last_turn(episodes: list[_Episode], scorer: Scorer, cfg: RunConfig) -
     when the problem has no hidden tests)."""
     items: list[ScoreItem] = []
     slots: list[tuple[int, int]] = []  # per episode: index of its public item, of its full item
-    timeout_s, memory_mb = cfg.reward.timeout_s, cfg.reward.memory_mb
+    memory_mb = cfg.reward.memory_mb
     for e in episodes:
         p, text, rid = e.problem, e.turns[-1].completion_text, e.first.rollout_id
-        item = partial(completion_item, p, text, item_id=rid, timeout_s=timeout_s, memory_mb=memory_mb)
+        limit_s = cfg.reward.limit_s(p.reference_runtime_s)
+        item = partial(completion_item, p, text, item_id=rid, timeout_s=limit_s, memory_mb=memory_mb)
         items.append(item(public=True))
         if p.public_test != p.test:
             items.append(item())

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rlcoder.config import RunConfig
-from rlcoder.data.problems import rollout_item
+from rlcoder.data.verification import rollout_item
 from rlcoder.records import Problem, RewardMode, Rollout, Verdict, reward_from_verdict
 from rlcoder.seams import Scorer
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcoder.config import RunConfig
-from rlcoder.data.problems import SyncScorer
+from rlcoder.data.verification import SyncScorer
 from rlcoder.eval.stored_runs import GroupFromInput, ReadLog, read_stored
 from rlcoder.records import (
     Problem,
@@ -119,7 +119,7 @@ def replay_groups(
     """Score every stored group whose problem is known and whose key is not in `skip`, in input order,
     appending one ScoredGroup line per group to `out` after each chunk, in input order (so a killed
     replay resumes). `score` is called from a worker thread, two chunks at a time."""
-    from rlcoder.data.problems import rollout_item
+    from rlcoder.data.verification import rollout_item
 
     mode = RewardMode(cfg.reward.mode)
     stats = ReplayStats(out)

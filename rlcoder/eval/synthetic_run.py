@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rlcoder.config import RunConfig
-from rlcoder.data.problems import SyncScorer
+from rlcoder.data.verification import SyncScorer
 from rlcoder.records import Problem, Rollout, ScoredGroup, reward_from_verdict
 from rlcoder.run_dir import RunDir, write_resolved
 
@@ -63,7 +63,7 @@ def score_groups(
     groups: list[ScoredGroup], problems: dict[str, Problem], score: SyncScorer, cfg: RunConfig
 ) -> None:
     """Fill in verdicts and rewards, as the learner records them."""
-    from rlcoder.data.problems import rollout_item
+    from rlcoder.data.verification import rollout_item
 
     items = [rollout_item(problems[g.problem_id], r, cfg.reward) for g in groups for r in g.rollouts]
     verdicts = iter(score(items))

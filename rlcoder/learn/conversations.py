@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from rlcoder.config import RunConfig
-from rlcoder.data.problems import SyncScorer
 from rlcoder.data.prompts import build_messages, encode_text, render_chat, solution_message
+from rlcoder.data.verification import SyncScorer
 from rlcoder.records import Problem
 
 COLUMNS = ("conversations", "messages")
@@ -154,8 +154,8 @@ def feedback_rows(
 ) -> list[dict[str, Any]]:
     """One conversation per problem that has a first answer failing its public tests, with the real
     feedback on it; `scorer` defaults to the in-process reward sandbox."""
-    from rlcoder.data.problems import completion_item
     from rlcoder.data.public_tests import with_public_tests
+    from rlcoder.data.verification import completion_item
     from rlcoder.env.feedback import format_feedback
     from rlcoder.records import VerdictStatus
 
@@ -166,7 +166,8 @@ def feedback_rows(
     problems = [with_public_tests(p, cfg.data.public_tests) for p in problems]
     candidates = [(p, answer) for p in problems for answer in wrong_answers(p)]
     items = [
-        completion_item(p, a, public=True, timeout_s=min(cfg.reward.timeout_s, 2.0)) for p, a in candidates
+        completion_item(p, a, public=True, timeout_s=min(cfg.reward.limit_s(p.reference_runtime_s), 2.0))
+        for p, a in candidates
     ]
     chosen: dict[str, tuple[str, str]] = {}
     for (p, answer), verdict in zip(candidates, scorer(items), strict=True):

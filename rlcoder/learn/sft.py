@@ -15,7 +15,7 @@ from typing import Any
 
 from rlcoder.config import ConfigError, RunConfig, sft_batch_plan
 from rlcoder.console import log_stderr
-from rlcoder.data.problems import SyncScorer
+from rlcoder.data.verification import SyncScorer
 from rlcoder.learn.loader import load_causal_lm, load_tokenizer, with_lora
 from rlcoder.records import Problem, VerdictStatus
 
@@ -92,7 +92,7 @@ def with_mutants(
     if per_problem == 0:
         return list(problems)
     from rlcoder.data.mutants import mutants
-    from rlcoder.data.problems import reference_item
+    from rlcoder.data.verification import reference_item
 
     if scorer is None:
         from reward import score as scorer

@@ -72,6 +72,8 @@ def run_rl_stage(cfg: RunConfig, algo: str, model_path: str, stage: StageDir, lo
     limit = cfg.data.max_prompt_tokens
     log(f"[{algo}] {len(prompts)} train prompts, {len(too_long)} over {limit} tokens dropped")
     with ray_session(cfg), reward_scorer(cfg) as scorer, rollout_fleet(cfg, model_path) as fleet:
+        if cfg.reward.timeout_s == "auto":
+            problems = measure_references(cfg, problems, scorer, log)
         source = rollout_source(cfg, fleet, scorer, problems, tokenizer, log)
         rl = RLSetup(cfg, stage, tokenizer, problems, prompts, fleet, source, scorer, log)
         before = evaluate_once(rl, "before") if cfg.eval.around_rl else {}
@@ -94,6 +96,22 @@ def run_rl_stage(cfg: RunConfig, algo: str, model_path: str, stage: StageDir, lo
             f"temperature {cfg.rollout.temperature}); RL took {train_s:.0f}s"
         )
     return result
+
+
+def measure_references(
+    cfg: RunConfig, problems: dict[str, Problem], scorer: Any, log: Log
+) -> dict[str, Problem]:
+    """`reward.timeout_s: auto` needs each problem's reference runtime: measure those not stored."""
+    from rlcoder.data.verification import with_reference_runtimes
+
+    ceiling = cfg.reward.auto_timeout_ceiling_s
+    measured, failed = with_reference_runtimes(list(problems.values()), scorer.score_sync, ceiling)
+    limits = sorted(cfg.reward.limit_s(p.reference_runtime_s) for p in measured)
+    log(
+        f"[reward] timeout auto: {len(limits)} problems, limits {limits[0]:.2f}-{limits[-1]:.2f}s "
+        f"(median {limits[len(limits) // 2]:.2f}s); {len(failed)} references failed their tests: {failed[:5]}"
+    )
+    return {p.problem_id: p for p in measured}
 
 
 def select_train(cfg: RunConfig, stage: StageDir, log: Log) -> list[Problem]:

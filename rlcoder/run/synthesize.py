@@ -115,7 +115,7 @@ def synthesize_problems(
 
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]
-            outcomes = synthesize(part, generate, client.score_sync, attempts, cfg.reward.timeout_s)
+            outcomes = synthesize(part, generate, client.score_sync, attempts, cfg.reward.limit_s())
             for i, n in enumerate(write_outcomes(out, outcomes)):
                 totals[i] += n
             done_now = start + len(part)

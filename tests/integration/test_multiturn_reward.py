@@ -14,9 +14,10 @@ import pytest
 from reward.service.client import RewardClient
 from reward.service.launch import RewardService
 from rlcoder.config import load_config
-from rlcoder.data.problems import bundled_problems, completion_item
+from rlcoder.data.problems import bundled_problems
 from rlcoder.data.prompts import build_prompt
 from rlcoder.data.public_tests import has_hidden_tests, with_public_tests
+from rlcoder.data.verification import completion_item
 from rlcoder.env.episodes import run_episodes
 from rlcoder.env.feedback import format_feedback
 from rlcoder.env.scoring import episode_reward
@@ -155,7 +156,7 @@ def test_feedback_from_real_verdicts_never_holds_hidden_test_text(client) -> Non
 def test_reference_solutions_pass_their_public_tests(client) -> None:
     """The split keeps tests runnable: every bundled and HumanEval reference passes its public part."""
     from rlcoder.data.humaneval import load_humaneval
-    from rlcoder.data.problems import reference_item
+    from rlcoder.data.verification import reference_item
 
     problems = [with_public_tests(p, 1) for p in [*bundled_problems(), *load_humaneval()]]
     items = []

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from reward import score
-from rlcoder.data.problems import load_problems, reference_item
+from rlcoder.data.problems import load_problems
+from rlcoder.data.verification import reference_item
 from rlcoder.learn.sft import with_mutants
 from rlcoder.records import VerdictStatus
 

@@ -13,7 +13,8 @@ import pytest
 
 from rlcoder.cli.main import main
 from rlcoder.data.humaneval import load_humaneval
-from rlcoder.data.problems import load_problems, problem_to_row, verify_problems
+from rlcoder.data.problems import load_problems, problem_to_row
+from rlcoder.data.verification import verify_problems
 from rlcoder.records import VerdictStatus
 
 pytestmark = pytest.mark.integration
@@ -67,9 +68,12 @@ def test_data_verify_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     rows[1]["solution"] = "def nothing():\n    pass\n"
     src = tmp_path / "two.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    report_path = tmp_path / "report.json"
-    assert main(["data", "verify", str(src), "--report", str(report_path)]) == 1
+    report_path, kept_path = tmp_path / "report.json", tmp_path / "kept.jsonl"
+    assert main(["data", "verify", str(src), "--report", str(report_path), "--out", str(kept_path)]) == 1
     out = capsys.readouterr().out
+    (kept,) = load_problems(str(kept_path))  # stored with its reference runtime, for timeout_s: auto
+    assert kept.problem_id == rows[0]["question_id"] and 0 < kept.reference_runtime_s < 10
+    assert main(["data", "verify", str(src), "--out", str(kept_path)]) == 2  # never overwritten
     assert f"REJECTED {rows[1]['question_id']}" in out
     saved = json.loads(report_path.read_text())
     assert saved["kept"] == [rows[0]["question_id"]]

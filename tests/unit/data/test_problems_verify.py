@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from rlcoder.cli.main import main
-from rlcoder.data.problems import completion_item, load_problems, problem_to_row, verify_problems
+from rlcoder.data.problems import load_problems, problem_to_row
+from rlcoder.data.verification import completion_item, verify_problems
 from rlcoder.records import FunctionInfo, Problem, ScoreItem, TestKind, Verdict, VerdictStatus
 from tests.helpers.fakes import ScriptedScorer
 

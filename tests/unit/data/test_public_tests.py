@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from rlcoder.data.problems import bundled_problems, completion_item
+from rlcoder.data.problems import bundled_problems
 from rlcoder.data.public_tests import has_hidden_tests, public_test_source, with_public_tests
+from rlcoder.data.verification import completion_item
 from rlcoder.env.feedback import ASK, format_feedback, needs_feedback
 from rlcoder.records import FunctionInfo, Problem, TestKind, Verdict, VerdictStatus
 
