@@ -10,10 +10,13 @@ Layout (every name below is defined here, nowhere else):
     <run_dir>/<stage>/metrics.jsonl               one object per step
     <run_dir>/<stage>/checkpoints/checkpoint-N/   complete only when it holds COMPLETE
     <run_dir>/<stage>/final/                      the stage's output model (HF format)
+    <run_dir>/<stage>/replays/                    `rlcoder replay` of one step file (not under steps/)
+    <run_dir>/eval/<model>/<problems>/            `rlcoder eval` of one model on one problem set
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -32,6 +35,9 @@ SUMMARY = "summary.json"
 SFT_STAGE = "sft"
 RL_STAGES = ("grpo", "ppo")  # stages whose steps/ hold ScoredGroups
 STEP_GLOB = "step_*.jsonl"
+STEP_NAME = re.compile(r"^step_(\d+)\.jsonl$")  # what STEP_GLOB matches, less replays and the like
+REPLAYS = "replays"
+EVAL = "eval"
 _CKPT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -85,7 +91,7 @@ class StageDir:
     def recorded_steps(self) -> list[int]:
         if not self.steps.is_dir():
             return []
-        return sorted(int(p.stem.split("_")[1]) for p in self.steps.glob(STEP_GLOB))
+        return sorted(int(m.group(1)) for p in self.steps.glob(STEP_GLOB) if (m := STEP_NAME.match(p.name)))
 
     # -- metrics ------------------------------------------------------------------------------
 
@@ -159,6 +165,32 @@ class StageDir:
     def eval_file(self, when: str) -> Path:
         """The RL stage's evaluation `when` ("before" or "after"); its samples sit beside it (.jsonl)."""
         return self.root / f"eval_{when}.json"
+
+
+def step_files(steps: Path) -> list[Path]:
+    """The step files of a steps/ folder in step order (nothing else that happens to lie there)."""
+    return sorted(p for p in steps.glob(STEP_GLOB) if STEP_NAME.match(p.name))
+
+
+def replay_folder(target: Path) -> Path:
+    """Where replays of the stored file `target` go: beside it, except that a step file's replays go
+    to <stage>/replays/, so steps/ holds step files only (report and resume read every file there)."""
+    if target.parent.name == "steps" and STEP_NAME.match(target.name):
+        return target.parent.parent / REPLAYS
+    return target.parent
+
+
+def _slug(text: str, keep: int = 48) -> str:
+    flat = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.") or "_"
+    if len(flat) <= keep:
+        return flat
+    return f"{flat[-keep:].lstrip('_')}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def eval_dir(run_dir: str | Path, model: str, problems: str) -> Path:
+    """`rlcoder eval`'s default output: one folder per model and problem set, so a second model's eval
+    never lands on the first's."""
+    return Path(run_dir) / EVAL / _slug(model) / _slug(problems)
 
 
 def checkpoint_step(path: Path) -> int:

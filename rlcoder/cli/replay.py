@@ -229,8 +229,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
         html_report(f"Replay of {inp.target}", summary, [("Diff", diff_text)]), encoding="utf-8"
     )
     print(f"wrote {out.with_suffix('.diff.json')} and {html_path}")
-    if args.fail_on_change and diff.changed:
+    if args.fail_on_change:
+        return _fail_on_change(diff, len(inp.log.bad))
+    return 0
+
+
+def _fail_on_change(diff: Any, corrupt_lines: int) -> int:
+    """The CI guard: 1 when a verdict changed, and also when part of the input was never compared (a
+    corrupt or truncated line skipped, recorded verdicts not replayed): unchecked is not unchanged."""
+    if diff.changed:
         print(f"rlcoder: {diff.changed} verdict(s) changed (--fail-on-change)", file=sys.stderr)
+        return 1
+    if corrupt_lines or diff.not_replayed:
+        print(
+            f"rlcoder: --fail-on-change: not everything was compared ({corrupt_lines} corrupt line(s) "
+            f"skipped, {diff.not_replayed} recorded verdict(s) not replayed)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

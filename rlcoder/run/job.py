@@ -14,16 +14,16 @@ from typing import Any
 from rlcoder.config import RunConfig
 from rlcoder.console import Log, log_stderr, pct
 from rlcoder.learn.step import RLSetup
-from rlcoder.run.model_paths import resolve_model_path
+from rlcoder.run.preflight import check_sft, check_train
 from rlcoder.run.services import ray_session, reward_scorer, rollout_fleet, rollout_source
 from rlcoder.run_dir import SFT_STAGE, RunDir, StageDir, atomic_write_text, write_resolved
 
 
 def run_train(cfg: RunConfig, log: Log = log_stderr) -> dict[str, Any]:
     """Run every stage that is not complete yet; returns the RL stage's before/after evaluation."""
+    model_path = check_train(cfg, log)  # every input, before any stage starts
     run = RunDir(cfg.run_dir)
     write_resolved(cfg, run.root)
-    model_path = resolve_model_path(cfg.model.name_or_path)
     results: dict[str, Any] = {}
     for name in cfg.stages:
         stage = run.stage(name)
@@ -48,9 +48,10 @@ def run_sft_stage(cfg: RunConfig) -> Path:
     """`rlcoder sft`: the SFT stage alone, into <run_dir>/sft."""
     from rlcoder.learn.sft import run_sft
 
+    model_path = check_sft(cfg)
     run = RunDir(cfg.run_dir)
     write_resolved(cfg, run.root)
-    return run_sft(cfg, resolve_model_path(cfg.model.name_or_path), run.root / SFT_STAGE)
+    return run_sft(cfg, model_path, run.root / SFT_STAGE)
 
 
 # ---------------------------------------------------------------------------------------------
