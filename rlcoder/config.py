@@ -57,7 +57,6 @@ class DataSection(Section):
         "You are a careful Python programmer. Answer with one fenced ```python code block.",
         description="system message of every chat prompt",
     )
-    shuffle_seed: int = Field(0, description="seed of the problem order")
     public_tests: int = Field(
         1,
         gt=0,
@@ -224,7 +223,13 @@ class RaySection(Section):
 
 
 class LoggingSection(Section):
-    log_every: int = Field(1, gt=0, description="print a progress line every N steps")
+    log_every: int = Field(1, gt=0, description="RL: print a progress line every N steps (and the last)")
+    sft_log_every: int | None = Field(
+        None,
+        gt=0,
+        description="SFT: one line every N optimizer steps with the mean loss over them (None = about 10 "
+        "lines per stage)",
+    )
     tensorboard: bool = Field(True, description="also write TensorBoard event files")
 
 

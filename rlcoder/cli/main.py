@@ -15,6 +15,7 @@ from reward.service.options import add_serve_args
 from rlcoder.cli.config import add_config_args
 from rlcoder.cli.tiny_model import add_tiny_model_args
 from rlcoder.config import ConfigError
+from rlcoder.console import one_line_error, quiet_console
 
 # command path -> (help line, "module:function" taking the parsed args, argument adder)
 Handler = Callable[[argparse.Namespace], int]
@@ -116,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
                 groups[prefix] = sub.add_subparsers(dest=f"command_{depth}", metavar="COMMAND", required=True)
         cmd = groups[path[:-1]].add_parser(path[-1], help=help_line, description=help_line)
         add_args(cmd)
+        cmd.add_argument(
+            "--verbose", "-v", action="store_true", help="show every library warning and a traceback on error"
+        )
         cmd.set_defaults(_target=target)
     return parser
 
@@ -128,6 +132,8 @@ def _resolve(target: str) -> Handler:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    verbose = bool(getattr(args, "verbose", False))
+    quiet_console(verbose)
     try:
         return _resolve(args._target)(args)
     except ConfigError as exc:
@@ -136,6 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rlcoder: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # anything else: one line, the traceback only when asked for
+        if verbose:
+            raise
+        print(f"rlcoder: error: {one_line_error(exc)} (--verbose shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
