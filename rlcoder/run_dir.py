@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rlcoder.config import RunConfig, dump_config
+from rlcoder.config import ConfigError, RunConfig, dump_config
 from rlcoder.records import RecordError, ScoredGroup, from_json, to_json
 
 COMPLETE = "COMPLETE"
@@ -48,6 +48,55 @@ def write_resolved(cfg: RunConfig, run_dir: str | Path | None = None) -> Path:
     target = out / RESOLVED_CONFIG
     target.write_text(dump_config(cfg))
     return target
+
+
+def config_changes(cfg: RunConfig, run_dir: str | Path | None = None, limit: int = 8) -> list[str]:
+    """What differs between the config a run directory was started with (its config.resolved.yaml)
+    and `cfg`, as "key: old -> new" lines (empty for a new run dir or the same config). Compared as
+    plain YAML, so a run written by an older schema still compares."""
+    import yaml
+
+    path = Path(run_dir or cfg.run_dir) / RESOLVED_CONFIG
+    if not path.is_file():
+        return []
+    old = _flat(yaml.safe_load(path.read_text()) or {})
+    new = _flat(yaml.safe_load(dump_config(cfg)))
+    missing = "(unset)"
+    changed = [
+        f"{k}: {old.get(k, missing)} -> {new.get(k, missing)}"
+        for k in sorted(old.keys() | new.keys())
+        if old.get(k, missing) != new.get(k, missing) and k != "run_dir"
+    ]
+    return changed if len(changed) <= limit else [*changed[:limit], f"... and {len(changed) - limit} more"]
+
+
+def _flat(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"learner": {"steps": 10}} -> {"learner.steps": 10}."""
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def next_run_dir(run_dir: str | Path) -> Path:
+    """The first of <run_dir>-2, <run_dir>-3, ... that does not exist: a new run beside the old one."""
+    base = Path(run_dir)
+    n = 2
+    while (candidate := base.with_name(f"{base.name}-{n}")).exists():
+        n += 1
+    return candidate
+
+
+def refuse_existing(path: Path, force: bool, what: str = "--out") -> None:
+    """Outputs are never overwritten silently: an existing file, or a folder with anything in it, is a
+    ConfigError unless `force`."""
+    taken = path.is_file() or (path.is_dir() and any(path.iterdir())) or path.is_symlink()
+    if taken and not force:
+        kind = "folder" if path.is_dir() else "file"
+        raise ConfigError(f"{what} {path}: the {kind} exists; pass --force to overwrite it, or another path")
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -21,6 +21,7 @@ from rlcoder.eval.stored_runs import (
     run_config_for,
 )
 from rlcoder.records import Problem
+from rlcoder.run_dir import refuse_existing
 
 MAX_MISSING_LISTED = 20
 
@@ -71,6 +72,7 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
         "--dedup", action="store_true", help="drop a problem's repeated solutions (same normalized code)"
     )
     p.add_argument("--max-per-problem", type=int, default=None, help="keep at most N solutions per problem")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,10 +285,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from rlcoder.data.problems import write_problems
     from rlcoder.eval.export import passing_solutions
 
-    inp = Input(args)
     out = Path(args.out)
     if out.suffix not in (".jsonl", ".parquet"):
         raise ConfigError(f"--out {out}: write .jsonl or .parquet")
+    refuse_existing(out, args.force)
+    inp = Input(args)
     if out.resolve() in {p.resolve() for p in inp.log.files}:
         raise ConfigError(f"--out {out} is the input itself")
     rows, stats = passing_solutions(

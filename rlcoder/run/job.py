@@ -11,12 +11,40 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rlcoder.config import RunConfig
+from rlcoder.config import ConfigError, RunConfig
 from rlcoder.console import Log, log_stderr, pct
 from rlcoder.learn.step import RLSetup
 from rlcoder.run.preflight import check_sft, check_train
 from rlcoder.run.services import ray_session, reward_scorer, rollout_fleet, rollout_source
-from rlcoder.run_dir import SFT_STAGE, RunDir, StageDir, atomic_write_text, write_resolved
+from rlcoder.run_dir import (
+    SFT_STAGE,
+    RunDir,
+    StageDir,
+    atomic_write_text,
+    config_changes,
+    next_run_dir,
+    write_resolved,
+)
+
+
+def claim_run_dir(cfg: RunConfig, new_run: bool = False, log: Log = log_stderr) -> RunConfig:
+    """The config of the run to start: as it is when cfg.run_dir is new or was started with the same
+    config (a resume); with the next free <run_dir>-N when it was started with another config and
+    `new_run` asks for a new one; else ConfigError saying what differs (a finished run's
+    config.resolved.yaml is never rewritten with values that did not train it)."""
+    changes = config_changes(cfg)
+    if not changes:
+        return cfg
+    target = next_run_dir(cfg.run_dir)
+    if new_run:
+        log(f"[run] {cfg.run_dir} was started with another config; this run goes to {target}")
+        return cfg.model_copy(update={"run_dir": str(target)})
+    run = RunDir(cfg.run_dir)
+    state = "a finished run" if run.summary.is_file() or run.stage(cfg.stages[-1]).is_done() else "a run"
+    raise ConfigError(
+        f"run_dir {cfg.run_dir} holds {state} started with another config ({'; '.join(changes)}); "
+        f"pass --new-run to start {target} instead, or set run_dir= to another folder"
+    )
 
 
 def run_train(cfg: RunConfig, log: Log = log_stderr) -> dict[str, Any]:
