@@ -64,7 +64,7 @@ QUIET_ENV = {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # transformers' "Loading weights" / "Writing model shards" bars
     "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",  # datasets' "Generating train split" bars
     "TRANSFORMERS_VERBOSITY": "error",
-    "VLLM_LOGGING_LEVEL": "WARNING",  # vLLM's config dump and "Triton is installed, but ..." (INFO)
+    "VLLM_LOGGING_LEVEL": "ERROR",  # vLLM: config dump, "Triton is installed, but ...", LD_PRELOAD hints
     "TORCH_CPP_LOG_LEVEL": "ERROR",  # torch's "NUMA binding: Using MEMBIND policy" (a C++ warning)
     "TOKENIZERS_PARALLELISM": "false",
     # Python warnings in this process and in every child (Ray workers, the reward service)
