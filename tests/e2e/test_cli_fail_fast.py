@@ -74,7 +74,8 @@ def test_corrupt_line_is_named_by_its_number(tmp_path: Path, run_dir: Path) -> N
     bad = tmp_path / "bad.jsonl"
     good = _rows(3)
     bad.write_text("\n".join([good[0], good[1], good[2][:40], good[0]]) + "\n")
-    _one_line_refusal(_train(run_dir, f"data.train_source={bad}"), f"data.train_source: {bad}:3: not valid JSON")
+    proc = _train(run_dir, f"data.train_source={bad}")
+    _one_line_refusal(proc, f"data.train_source: {bad}:3: not valid JSON")
 
 
 def test_a_bad_sft_stage_is_named_by_its_index(tmp_path: Path, run_dir: Path) -> None:

@@ -47,7 +47,7 @@ def scored_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for p in problems.values():
             texts = [f"```python\n{p.solution}\n```", "```python\nx = 1\n```"]
             rollouts = [
-                Rollout(f"{step}-{p.problem_id}-{i}", p.problem_id, i, "", [], [], [], t, "stop", 0, step=step)
+                Rollout(f"{step}-{p.problem_id}-{i}", p.problem_id, i, "", [], [], [], t, "stop", 0, step)
                 for i, t in enumerate(texts)
             ]
             groups.append(ScoredGroup(p.problem_id, rollouts, [], [], step=step))

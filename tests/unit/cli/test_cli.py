@@ -66,7 +66,9 @@ def test_an_unexpected_error_is_one_line_unless_verbose(monkeypatch, capsys):
     monkeypatch.setenv("RLCODER_VERBOSE", "0")
     assert main(["config"]) == 1
     err = capsys.readouterr().err
-    assert err == "rlcoder: error: OSError: [Errno 98] Address already in use (--verbose shows the traceback)\n"
+    assert err == (
+        "rlcoder: error: OSError: [Errno 98] Address already in use (--verbose shows the traceback)\n"
+    )
     with pytest.raises(OSError, match="Address already in use"):
         main(["config", "--verbose"])
 
@@ -80,4 +82,5 @@ def test_a_bad_row_found_late_is_a_data_error_exit_2(monkeypatch, capsys):
 
     monkeypatch.setattr(cli, "_resolve", lambda target: late)
     assert main(["config"]) == 2
-    assert capsys.readouterr().err == "rlcoder: data error: train.jsonl: row 40 (q1): column 'test' is missing\n"
+    err = capsys.readouterr().err
+    assert err == "rlcoder: data error: train.jsonl: row 40 (q1): column 'test' is missing\n"

@@ -55,6 +55,7 @@ def test_quiet_console_sets_its_switches_and_verbose_does_not(monkeypatch):
 
 
 def test_one_line_error():
-    assert one_line_error(OSError(98, "Address already in use")) == "OSError: [Errno 98] Address already in use"
+    in_use = OSError(98, "Address already in use")
+    assert one_line_error(in_use) == "OSError: [Errno 98] Address already in use"
     assert one_line_error(RuntimeError("first\nsecond")) == "RuntimeError: first"
     assert one_line_error(StopIteration()) == "StopIteration"

@@ -92,7 +92,7 @@ def test_existing_outputs_are_refused_unless_forced(tmp_path):
     (tmp_path / "empty").mkdir()
     refuse_existing(tmp_path / "empty", force=False)  # an empty folder holds nothing to lose
     (tmp_path / "old.jsonl").write_text("x")
-    with pytest.raises(ConfigError, match="--out .*old.jsonl: the file exists; pass --force"):
+    with pytest.raises(ConfigError, match=r"--out .*old\.jsonl: the file exists; pass --force"):
         refuse_existing(tmp_path / "old.jsonl", force=False)
     refuse_existing(tmp_path / "old.jsonl", force=True)
 

@@ -39,7 +39,7 @@ def test_bad_sources_name_the_field_file_and_line(tmp_path, content, needle):
     row = _rows(1)[0]
     path = tmp_path / "train.jsonl"
     path.write_text(content.replace("{ROW}", row).replace("{TORN}", row[:30]))
-    with pytest.raises(ConfigError, match="^data.train_source: ") as err:
+    with pytest.raises(ConfigError, match=r"^data\.train_source: ") as err:
         check_source(str(path), "data.train_source")
     assert needle in str(err.value) and "\n" not in str(err.value)
 
