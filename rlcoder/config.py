@@ -200,6 +200,9 @@ class LearnerSection(Section):
     gradient_checkpointing: bool = Field(False, description="trade compute for memory (False on CPU)")
     torch_threads: int | None = Field(None, gt=0, description="torch intra-op threads (None = default)")
     save_every: int = Field(1, gt=0, description="checkpoint every N steps")
+    save_total_limit: int = Field(
+        2, gt=0, description="complete RL checkpoints kept (older ones are deleted; resume needs one)"
+    )
     sft: SftSection = Field(default_factory=SftSection)
     grpo: GrpoSection = Field(default_factory=GrpoSection)
     ppo: PpoSection = Field(default_factory=PpoSection)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -193,7 +194,8 @@ def trainer_args(cfg: RunConfig, work_dir: Path, stage: int):  # -> trl.SFTConfi
         data_seed=cfg.seed + stage,
         logging_steps=1,
         save_strategy="no",
-        report_to="none",
+        # TensorBoard: every step's loss, lr and grad norm in <run_dir>/sft/tensorboard/stage-N
+        report_to=["tensorboard"] if cfg.logging.tensorboard else "none",
         disable_tqdm=True,
         dataloader_num_workers=0,
         use_cpu=not on_gpu,
@@ -274,6 +276,8 @@ def _train_stage(model: Any, tokenizer: Any, cfg: RunConfig, work_dir: Path, sta
 
     dataset, report = data
     started = time.monotonic()
+    # transformers 5 reads the TensorBoard folder from the environment only (as in learn/grpo.py)
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(work_dir.parent / "tensorboard" / f"stage-{stage + 1}")
     trainer = SFTTrainer(
         model=model,
         args=trainer_args(cfg, work_dir, stage),
