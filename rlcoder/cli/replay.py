@@ -276,9 +276,32 @@ def cmd_report(args: argparse.Namespace) -> int:
         (inp.target, "run") if inp.target.is_dir() else (inp.target.parent, inp.target.name.rsplit(".", 1)[0])
     )
     path = Path(args.html) if args.html else folder / f"{stem}.report.html"
-    path.write_text(html_report(f"Report of {inp.target}", summary), encoding="utf-8")
+    charts, sections = _run_extras(inp.target) if inp.target.is_dir() else ([], [])
+    for heading, text in sections:
+        print(f"\n{heading}\n{text}")
+    path.write_text(html_report(f"Report of {inp.target}", summary, sections, charts), encoding="utf-8")
     print(f"wrote {path}")
     return 0
+
+
+def _run_extras(root: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """A run dir's training curves (loss, reward, entropy per step) and its before/after-RL comparison."""
+    import json
+
+    from rlcoder.eval.report import before_after, training_curves
+    from rlcoder.run_dir import RL_STAGES, RunDir
+
+    charts: list[str] = []
+    sections: list[tuple[str, str]] = []
+    for name in RL_STAGES:
+        stage = RunDir(root).stage(name)
+        charts += training_curves(name, stage.read_metrics())
+        before, after = stage.eval_file("before"), stage.eval_file("after")
+        if before.is_file() and after.is_file():
+            chart, table = before_after(name, json.loads(before.read_text()), json.loads(after.read_text()))
+            charts.insert(0, chart)
+            sections.append((f"{name}: before and after RL (the train problems)", table))
+    return charts, sections
 
 
 def cmd_export(args: argparse.Namespace) -> int:
