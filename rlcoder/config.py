@@ -28,6 +28,9 @@ class ModelSection(Section):
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="weights dtype")
     max_model_len: int = Field(1024, gt=0, description="prompt + completion tokens the engine holds")
     trust_remote_code: bool = Field(False, description="passed to transformers and vLLM")
+    push_to_hub: str | None = Field(
+        None, description="hub repo id the final model and its model card are pushed to (None = no push)"
+    )
 
 
 class LoraSection(Section):

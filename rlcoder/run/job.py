@@ -14,6 +14,7 @@ from typing import Any
 from rlcoder.config import ConfigError, RunConfig
 from rlcoder.console import Log, log_stderr, pct
 from rlcoder.learn.step import RLSetup
+from rlcoder.run.model_card import push_to_hub, write_card
 from rlcoder.run.preflight import check_sft, check_train
 from rlcoder.run.services import ray_session, reward_scorer, rollout_fleet, rollout_source
 from rlcoder.run_dir import (
@@ -53,6 +54,7 @@ def run_train(cfg: RunConfig, log: Log = log_stderr) -> dict[str, Any]:
     run = RunDir(cfg.run_dir)
     write_resolved(cfg, run.root)
     results: dict[str, Any] = {}
+    final: Path | None = None
     for name in cfg.stages:
         stage = run.stage(name)
         if stage.is_done():
@@ -66,9 +68,17 @@ def run_train(cfg: RunConfig, log: Log = log_stderr) -> dict[str, Any]:
         else:
             results = run_rl_stage(cfg, name, model_path, stage, log)
             stage.mark_complete(stage.final)
-        model_path = str(stage.final)
+        model_path, final = str(stage.final), stage.final
     if results:
         atomic_write_text(run.summary, json.dumps(results, indent=2, sort_keys=True))
+    elif run.summary.is_file():  # every stage was already complete: the card still shows the results
+        results = json.loads(run.summary.read_text())
+    if final is not None:  # the last stage's model: its card, and the push when asked for
+        card = write_card(final, cfg, results)
+        log(f"[run] model card: {card}")
+        if cfg.model.push_to_hub:
+            url = push_to_hub(final, cfg.model.push_to_hub)
+            log(f"[run] pushed {final} to {cfg.model.push_to_hub}: {url}")
     return results
 
 

@@ -91,9 +91,21 @@ def check_train(cfg: RunConfig, log: Log) -> str:
         check_source(cfg.data.train_source, "data.train_source")
         check_port(cfg)
     check_source(cfg.data.eval_source, "data.eval_source")
+    check_push(cfg)
     model_path = checked_model_path(cfg.model.name_or_path)
     log(f"[check] inputs ok: data sources opened, model {model_path}, stages {' -> '.join(cfg.stages)}")
     return model_path
+
+
+def check_push(cfg: RunConfig) -> None:
+    """A push to the hub cannot happen offline: refused now, not after hours of training."""
+    from huggingface_hub import constants
+
+    if cfg.model.push_to_hub and constants.HF_HUB_OFFLINE:
+        raise ConfigError(
+            f"model.push_to_hub: {cfg.model.push_to_hub} cannot be pushed with HF_HUB_OFFLINE set "
+            "(unset it, or push_to_hub=null; the model card is written either way)"
+        )
 
 
 def check_sft(cfg: RunConfig) -> str:
