@@ -121,3 +121,15 @@ def test_a_changed_config_on_an_existing_run_says_what_differs(run_dir: Path) ->
     assert "data.limit: 8 -> 4; learner.steps: 10 -> 20" in proc.stderr
     assert f"--new-run to start {run_dir.with_name('run-2')}" in proc.stderr
     assert (run_dir / "config.resolved.yaml").read_text() == before  # not rewritten
+
+
+def test_reward_serve_on_a_port_in_use_is_one_line() -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        proc = _rlcoder("reward", "serve", "--port", str(held.getsockname()[1]))
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert (
+        proc.stderr
+        == "rlcoder: error: OSError: [Errno 98] Address already in use (--verbose shows the traceback)\n"
+    )
