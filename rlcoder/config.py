@@ -28,6 +28,9 @@ class ModelSection(Section):
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="weights dtype")
     max_model_len: int = Field(1024, gt=0, description="prompt + completion tokens the engine holds")
     trust_remote_code: bool = Field(False, description="passed to transformers and vLLM")
+    push_to_hub: str | None = Field(
+        None, description="hub repo id the final model and its model card are pushed to (None = no push)"
+    )
 
 
 class LoraSection(Section):
@@ -57,7 +60,6 @@ class DataSection(Section):
         "You are a careful Python programmer. Answer with one fenced ```python code block.",
         description="system message of every chat prompt",
     )
-    shuffle_seed: int = Field(0, description="seed of the problem order")
     min_pass_rate: float | None = Field(
         None, ge=0.0, le=1.0, description="RL: keep only problems whose labelled pass rate is at least this"
     )
@@ -250,6 +252,9 @@ class LearnerSection(Section):
         "whose rewards are all equal (no advantage) by groups of fresh prompts; 0 = off",
     )
     mask_truncated: bool = Field(False, description="no loss on completions cut at max_new_tokens (DAPO)")
+    save_total_limit: int = Field(
+        2, gt=0, description="complete RL checkpoints kept (older ones are deleted; resume needs one)"
+    )
     sft: SftSection = Field(default_factory=SftSection)
     grpo: GrpoSection = Field(default_factory=GrpoSection)
     ppo: PpoSection = Field(default_factory=PpoSection)
@@ -273,7 +278,13 @@ class RaySection(Section):
 
 
 class LoggingSection(Section):
-    log_every: int = Field(1, gt=0, description="print a progress line every N steps")
+    log_every: int = Field(1, gt=0, description="RL: print a progress line every N steps (and the last)")
+    sft_log_every: int | None = Field(
+        None,
+        gt=0,
+        description="SFT: one line every N optimizer steps with the mean loss over them (None = about 10 "
+        "lines per stage)",
+    )
     tensorboard: bool = Field(True, description="also write TensorBoard event files")
 
 

@@ -11,10 +11,13 @@ Layout (every name below is defined here, nowhere else):
     <run_dir>/<stage>/metrics.jsonl               one object per step
     <run_dir>/<stage>/checkpoints/checkpoint-N/   complete only when it holds COMPLETE
     <run_dir>/<stage>/final/                      the stage's output model (HF format)
+    <run_dir>/<stage>/replays/                    `rlcoder replay` of one step file (not under steps/)
+    <run_dir>/eval/<model>/<problems>/            `rlcoder eval` of one model on one problem set
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -24,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rlcoder.config import RunConfig, dump_config
+from rlcoder.config import ConfigError, RunConfig, dump_config
 from rlcoder.records import RecordError, ScoredGroup, from_json, to_json
 
 COMPLETE = "COMPLETE"
@@ -33,6 +36,9 @@ SUMMARY = "summary.json"
 SFT_STAGE = "sft"
 RL_STAGES = ("grpo", "ppo")  # stages whose steps/ hold ScoredGroups
 STEP_GLOB = "step_*.jsonl"
+STEP_NAME = re.compile(r"^step_(\d+)\.jsonl$")  # what STEP_GLOB matches, less replays and the like
+REPLAYS = "replays"
+EVAL = "eval"
 _CKPT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -43,6 +49,55 @@ def write_resolved(cfg: RunConfig, run_dir: str | Path | None = None) -> Path:
     target = out / RESOLVED_CONFIG
     target.write_text(dump_config(cfg))
     return target
+
+
+def config_changes(cfg: RunConfig, run_dir: str | Path | None = None, limit: int = 8) -> list[str]:
+    """What differs between the config a run directory was started with (its config.resolved.yaml)
+    and `cfg`, as "key: old -> new" lines (empty for a new run dir or the same config). Compared as
+    plain YAML, so a run written by an older schema still compares."""
+    import yaml
+
+    path = Path(run_dir or cfg.run_dir) / RESOLVED_CONFIG
+    if not path.is_file():
+        return []
+    old = _flat(yaml.safe_load(path.read_text()) or {})
+    new = _flat(yaml.safe_load(dump_config(cfg)))
+    missing = "(unset)"
+    changed = [
+        f"{k}: {old.get(k, missing)} -> {new.get(k, missing)}"
+        for k in sorted(old.keys() | new.keys())
+        if old.get(k, missing) != new.get(k, missing) and k != "run_dir"
+    ]
+    return changed if len(changed) <= limit else [*changed[:limit], f"... and {len(changed) - limit} more"]
+
+
+def _flat(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"learner": {"steps": 10}} -> {"learner.steps": 10}."""
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def next_run_dir(run_dir: str | Path) -> Path:
+    """The first of <run_dir>-2, <run_dir>-3, ... that does not exist: a new run beside the old one."""
+    base = Path(run_dir)
+    n = 2
+    while (candidate := base.with_name(f"{base.name}-{n}")).exists():
+        n += 1
+    return candidate
+
+
+def refuse_existing(path: Path, force: bool, what: str = "--out") -> None:
+    """Outputs are never overwritten silently: an existing file, or a folder with anything in it, is a
+    ConfigError unless `force`."""
+    taken = path.is_file() or (path.is_dir() and any(path.iterdir())) or path.is_symlink()
+    if taken and not force:
+        kind = "folder" if path.is_dir() else "file"
+        raise ConfigError(f"{what} {path}: the {kind} exists; pass --force to overwrite it, or another path")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -86,7 +141,7 @@ class StageDir:
     def recorded_steps(self) -> list[int]:
         if not self.steps.is_dir():
             return []
-        return sorted(int(p.stem.split("_")[1]) for p in self.steps.glob(STEP_GLOB))
+        return sorted(int(m.group(1)) for p in self.steps.glob(STEP_GLOB) if (m := STEP_NAME.match(p.name)))
 
     # -- metrics ------------------------------------------------------------------------------
 
@@ -169,6 +224,32 @@ class StageDir:
     def eval_file(self, when: str) -> Path:
         """The RL stage's evaluation `when` ("before" or "after"); its samples sit beside it (.jsonl)."""
         return self.root / f"eval_{when}.json"
+
+
+def step_files(steps: Path) -> list[Path]:
+    """The step files of a steps/ folder in step order (nothing else that happens to lie there)."""
+    return sorted(p for p in steps.glob(STEP_GLOB) if STEP_NAME.match(p.name))
+
+
+def replay_folder(target: Path) -> Path:
+    """Where replays of the stored file `target` go: beside it, except that a step file's replays go
+    to <stage>/replays/, so steps/ holds step files only (report and resume read every file there)."""
+    if target.parent.name == "steps" and STEP_NAME.match(target.name):
+        return target.parent.parent / REPLAYS
+    return target.parent
+
+
+def _slug(text: str, keep: int = 48) -> str:
+    flat = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.") or "_"
+    if len(flat) <= keep:
+        return flat
+    return f"{flat[-keep:].lstrip('_')}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def eval_dir(run_dir: str | Path, model: str, problems: str) -> Path:
+    """`rlcoder eval`'s default output: one folder per model and problem set, so a second model's eval
+    never lands on the first's."""
+    return Path(run_dir) / EVAL / _slug(model) / _slug(problems)
 
 
 def checkpoint_step(path: Path) -> int:

@@ -13,6 +13,16 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="dotted config overrides")
 
 
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """`train` and `sft`: the config, and what to do with a run dir started with another config."""
+    add_config_args(p)
+    p.add_argument(
+        "--new-run",
+        action="store_true",
+        help="if run_dir was started with another config, start <run_dir>-N instead of stopping",
+    )
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """The run config named by --config and the overrides; ConfigError on bad input."""
     return load_config(args.config, args.overrides)

@@ -14,6 +14,7 @@ from typing import Any
 from rlcoder.console import format_table
 from rlcoder.data.problems import write_problems
 from rlcoder.records import Problem, to_dict
+from rlcoder.run_dir import refuse_existing
 
 MAX_LISTED = 50  # removed/rejected problems printed one per line; the rest are counted
 
@@ -48,6 +49,7 @@ def add_dedup_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ngram", type=int, default=10, help="word n-gram size for decontamination")
     p.add_argument("--no-decontaminate", action="store_true", help="skip the HumanEval n-gram check")
     p.add_argument("--out", default=None, help="write the kept problems as KodCode rows (.jsonl or .parquet)")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 
 
 def _load(args: argparse.Namespace) -> list[Problem] | None:
@@ -113,6 +115,8 @@ def cmd_data_verify(args: argparse.Namespace) -> int:
 def cmd_data_dedup(args: argparse.Namespace) -> int:
     from rlcoder.data.dedup import CONTAMINATED, EXACT, NEAR, dedup_problems
 
+    if args.out:  # refused before any work, not after it
+        refuse_existing(Path(args.out), args.force)
     problems = _load(args)
     if problems is None:
         return 2

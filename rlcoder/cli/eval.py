@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from rlcoder.config import ConfigError, load_config
-from rlcoder.run_dir import atomic_write_text
+from rlcoder.run_dir import atomic_write_text, eval_dir, refuse_existing
+
+DEFAULT_KS = (1, 2, 4, 8, 16, 32, 64, 128)
+EVAL_SUMMARY = "eval_summary.json"  # written last: an eval folder holding it is a finished eval
 
 
 def add_eval_args(p: Any) -> None:
@@ -18,9 +21,12 @@ def add_eval_args(p: Any) -> None:
     )
     p.add_argument("--problems", help="eval set (default: data.eval_source), e.g. bundled:eval or humaneval")
     p.add_argument("--n", type=int, help="samples per problem (default: eval.samples_per_problem)")
-    p.add_argument("--k", default="1,2,4,8,16", help="pass@k for these k (comma-separated, k <= n)")
+    p.add_argument(
+        "--k", help="pass@k for these k (comma-separated, each k <= n; default: 1, 2, 4, ... up to n)"
+    )
     p.add_argument("--limit", type=int, help="only the first N problems")
-    p.add_argument("--out", help="output folder (default: <run_dir>/eval/<problems>)")
+    p.add_argument("--out", help="output folder (default: <run_dir>/eval/<model>/<problems>)")
+    p.add_argument("--force", action="store_true", help="overwrite an earlier eval in the output folder")
     p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="dotted config overrides")
 
 
@@ -33,17 +39,29 @@ def cmd_eval(args: Any) -> int:
     from rlcoder.eval.sampling import pass_rate_by_turn
     from rlcoder.records import to_json
     from rlcoder.run.evaluate import sample_policy
+    from rlcoder.run.model_paths import checked_model_path
+    from rlcoder.run.preflight import check_ks, check_source
 
     cfg = load_config(args.config, args.overrides)
     source = args.problems or cfg.data.eval_source
+    model = args.model or cfg.model.name_or_path
     n = args.n or cfg.eval.samples_per_problem
+    # CHECK: everything below is refused before a model is loaded or a sample drawn
     try:
-        ks = [k for k in parse_ks(args.k) if k <= n]
+        ks = parse_ks(args.k) if args.k else [k for k in DEFAULT_KS if k <= n]
+    except ValueError as exc:
+        raise ConfigError(f"--k: {exc}") from None
+    check_ks(ks, n)
+    out = Path(args.out) if args.out else eval_dir(cfg.run_dir, model, source)
+    refuse_existing(out / EVAL_SUMMARY, args.force)
+    check_source(source, "--problems" if args.problems else "data.eval_source")
+    checked_model_path(model)
+    try:
         problems = {p.problem_id: p for p in load_problems(source, limit=args.limit)}
     except (ProblemLoadError, ValueError) as exc:
         raise ConfigError(f"eval: {exc}") from None
-    out = Path(args.out or Path(cfg.run_dir) / "eval" / source.replace(":", "_").replace("/", "_"))
-    groups, dropped = sample_policy(cfg, args.model or cfg.model.name_or_path, problems, n)
+    # SAMPLE and SCORE
+    groups, dropped = sample_policy(cfg, model, problems, n)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "samples.jsonl", "".join(to_json(g) + "\n" for g in groups))
     summary = summarize(groups, problems, ks, by="problem")
@@ -52,11 +70,11 @@ def cmd_eval(args: Any) -> int:
     if by_turn:
         text += "\n\npass rate after turn: " + "  ".join(f"{t}: {v:.1%}" for t, v in by_turn.items())
     print(
-        f"eval of {args.model or cfg.model.name_or_path} on {source}: {len(groups)} problems x {n} samples "
+        f"eval of {model} on {source}: {len(groups)} problems x {n} samples "
         f"({dropped} prompts over data.max_prompt_tokens left out)\n\n{text}"
     )
     result = {
-        "model": args.model or cfg.model.name_or_path,
+        "model": model,
         "problems": source,
         "samples_per_problem": n,
         "temperature": cfg.rollout.temperature,
@@ -66,7 +84,7 @@ def cmd_eval(args: Any) -> int:
         "prompts_too_long": dropped,
         "pass_rate_by_turn": {str(t): v for t, v in by_turn.items()},
     }
-    atomic_write_text(out / "eval_summary.json", json.dumps(result, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(out / EVAL_SUMMARY, json.dumps(result, indent=1, sort_keys=True) + "\n")
     (out / "report.html").write_text(html_report(f"Eval on {source}", summary), encoding="utf-8")
     print(f"wrote {out}/samples.jsonl, eval_summary.json and report.html")
     return 0

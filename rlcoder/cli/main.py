@@ -12,9 +12,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from reward.service.options import add_serve_args
-from rlcoder.cli.config import add_config_args
+from rlcoder.cli.config import add_config_args, add_run_args
 from rlcoder.cli.tiny_model import add_tiny_model_args
 from rlcoder.config import ConfigError
+from rlcoder.console import one_line_error, quiet_console
+from rlcoder.data.problems import ProblemLoadError
 
 # command path -> (help line, "module:function" taking the parsed args, argument adder)
 Handler = Callable[[argparse.Namespace], int]
@@ -45,7 +47,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, Callable[[argparse.ArgumentParse
     ("train",): (
         "run the config's stages (sft, then grpo) as one resumable job",
         "rlcoder.cli.train:cmd_train",
-        add_config_args,
+        add_run_args,
     ),
     ("config",): (
         "validate a run config and print it resolved",
@@ -55,7 +57,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, Callable[[argparse.ArgumentParse
     ("sft",): (
         "SFT initialization on reference solutions (learner.sft.stages in order) into <run_dir>/sft",
         "rlcoder.cli.sft:cmd_sft",
-        add_config_args,
+        add_run_args,
     ),
     ("eval",): (
         "sample n completions per eval problem with the rollout fleet and report pass@1 / pass@k",
@@ -126,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
                 groups[prefix] = sub.add_subparsers(dest=f"command_{depth}", metavar="COMMAND", required=True)
         cmd = groups[path[:-1]].add_parser(path[-1], help=help_line, description=help_line)
         add_args(cmd)
+        cmd.add_argument(
+            "--verbose", "-v", action="store_true", help="show every library warning and a traceback on error"
+        )
         cmd.set_defaults(_target=target)
     return parser
 
@@ -138,14 +143,24 @@ def _resolve(target: str) -> Handler:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    verbose = bool(getattr(args, "verbose", False))
+    quiet_console(verbose)
     try:
         return _resolve(args._target)(args)
     except ConfigError as exc:
         print(f"rlcoder: config error: {exc}", file=sys.stderr)
         return 2
+    except ProblemLoadError as exc:  # a data source found bad after the checks (a row past the first ones)
+        print(f"rlcoder: data error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("rlcoder: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # anything else: one line, the traceback only when asked for
+        if verbose:
+            raise
+        print(f"rlcoder: error: {one_line_error(exc)} (--verbose shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from rlcoder.eval.stored_runs import (
     run_config_for,
 )
 from rlcoder.records import Problem
+from rlcoder.run_dir import refuse_existing
 
 MAX_MISSING_LISTED = 20
 
@@ -71,6 +72,7 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
         "--dedup", action="store_true", help="drop a problem's repeated solutions (same normalized code)"
     )
     p.add_argument("--max-per-problem", type=int, default=None, help="keep at most N solutions per problem")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,8 +231,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
         html_report(f"Replay of {inp.target}", summary, [("Diff", diff_text)]), encoding="utf-8"
     )
     print(f"wrote {out.with_suffix('.diff.json')} and {html_path}")
-    if args.fail_on_change and diff.changed:
+    if args.fail_on_change:
+        return _fail_on_change(diff, len(inp.log.bad))
+    return 0
+
+
+def _fail_on_change(diff: Any, corrupt_lines: int) -> int:
+    """The CI guard: 1 when a verdict changed, and also when part of the input was never compared (a
+    corrupt or truncated line skipped, recorded verdicts not replayed): unchecked is not unchanged."""
+    if diff.changed:
         print(f"rlcoder: {diff.changed} verdict(s) changed (--fail-on-change)", file=sys.stderr)
+        return 1
+    if corrupt_lines or diff.not_replayed:
+        print(
+            f"rlcoder: --fail-on-change: not everything was compared ({corrupt_lines} corrupt line(s) "
+            f"skipped, {diff.not_replayed} recorded verdict(s) not replayed)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -259,19 +276,43 @@ def cmd_report(args: argparse.Namespace) -> int:
         (inp.target, "run") if inp.target.is_dir() else (inp.target.parent, inp.target.name.rsplit(".", 1)[0])
     )
     path = Path(args.html) if args.html else folder / f"{stem}.report.html"
-    path.write_text(html_report(f"Report of {inp.target}", summary), encoding="utf-8")
+    charts, sections = _run_extras(inp.target) if inp.target.is_dir() else ([], [])
+    for heading, text in sections:
+        print(f"\n{heading}\n{text}")
+    path.write_text(html_report(f"Report of {inp.target}", summary, sections, charts), encoding="utf-8")
     print(f"wrote {path}")
     return 0
+
+
+def _run_extras(root: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """A run dir's training curves (loss, reward, entropy per step) and its before/after-RL comparison."""
+    import json
+
+    from rlcoder.eval.report import before_after, training_curves
+    from rlcoder.run_dir import RL_STAGES, RunDir
+
+    charts: list[str] = []
+    sections: list[tuple[str, str]] = []
+    for name in RL_STAGES:
+        stage = RunDir(root).stage(name)
+        charts += training_curves(name, stage.read_metrics())
+        before, after = stage.eval_file("before"), stage.eval_file("after")
+        if before.is_file() and after.is_file():
+            chart, table = before_after(name, json.loads(before.read_text()), json.loads(after.read_text()))
+            charts.insert(0, chart)
+            sections.append((f"{name}: before and after RL (the train problems)", table))
+    return charts, sections
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from rlcoder.data.problems import write_problems
     from rlcoder.eval.export import passing_solutions
 
-    inp = Input(args)
     out = Path(args.out)
     if out.suffix not in (".jsonl", ".parquet"):
         raise ConfigError(f"--out {out}: write .jsonl or .parquet")
+    refuse_existing(out, args.force)
+    inp = Input(args)
     if out.resolve() in {p.resolve() for p in inp.log.files}:
         raise ConfigError(f"--out {out} is the input itself")
     rows, stats = passing_solutions(

@@ -8,7 +8,8 @@ from rlcoder.cli.config import config_from_args
 
 
 def cmd_sft(args: argparse.Namespace) -> int:
-    from rlcoder.run.job import run_sft_stage
+    cfg = config_from_args(args)
+    from rlcoder.run.job import claim_run_dir, run_sft_stage
 
-    print(run_sft_stage(config_from_args(args)))
+    print(run_sft_stage(claim_run_dir(cfg, new_run=args.new_run)))
     return 0

@@ -255,6 +255,9 @@ def _open_local(path: Path, streaming: bool) -> Iterable[Mapping[str, Any]]:
             return ds.to_iterable_dataset() if streaming else ds
         if path.is_dir():
             return datasets.load_dataset(str(path), split="train", streaming=streaming)
+        if path.suffix == ".jsonl":
+            rows = _jsonl_rows(path)
+            return rows if streaming else list(rows)
         builder = _LOCAL_SUFFIXES.get(path.suffix)
         if builder is None:
             known = ", ".join(_LOCAL_SUFFIXES)
@@ -264,6 +267,23 @@ def _open_local(path: Path, streaming: bool) -> Iterable[Mapping[str, Any]]:
         raise
     except Exception as exc:  # datasets raises many types; the caller needs the path and the cause
         raise ProblemLoadError(f"{path}: cannot read as a dataset: {type(exc).__name__}: {exc}") from exc
+
+
+def _jsonl_rows(path: Path) -> Iterator[Mapping[str, Any]]:
+    """The objects of a JSON-lines file, read here rather than by `datasets`, so a corrupt line is
+    named by its number (datasets says only DatasetGenerationError) and an empty file has no rows."""
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                torn = "" if raw.endswith(b"\n") else ", truncated"
+                raise ProblemLoadError(f"{path}:{lineno}: not valid JSON ({exc}{torn})") from None
+            if not isinstance(row, dict):
+                raise ProblemLoadError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            yield row
 
 
 def _open_hub(source: str, streaming: bool) -> Iterable[Mapping[str, Any]]:

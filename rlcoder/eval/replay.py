@@ -30,6 +30,7 @@ from rlcoder.records import (
     reward_from_verdict,
     to_json,
 )
+from rlcoder.run_dir import replay_folder
 
 REPLAY_NAME = re.compile(r"^(?P<stem>.+)\.replay(?:-(?P<n>\d+))?\.jsonl$")
 EXAMPLE_CHARS = 400  # completion text kept per diff example
@@ -41,10 +42,10 @@ EXAMPLE_CHARS = 400  # completion text kept per diff example
 
 def replay_base(target: Path) -> tuple[Path, str]:
     """(folder, stem) of the input's replay files: <run dir>/replay[-N].jsonl for a run dir,
-    <file stem>.replay[-N].jsonl beside a file."""
+    <file stem>.replay[-N].jsonl beside a file (a step file's: in <stage>/replays/, not in steps/)."""
     if target.is_dir():
         return target, "run"
-    return target.parent, target.name.rsplit(".", 1)[0]
+    return replay_folder(target), target.name.rsplit(".", 1)[0]
 
 
 def existing_replays(target: Path) -> list[Path]:

@@ -116,8 +116,14 @@ def _sort_key(item: tuple[Any, Rate]) -> tuple[int, Any]:
 # HTML with inline SVG
 
 
-def html_report(title: str, summary: Summary, sections: Sequence[tuple[str, str]] = ()) -> str:
-    """A standalone page: the charts, the tables, and extra (heading, preformatted text) sections."""
+def html_report(
+    title: str,
+    summary: Summary,
+    sections: Sequence[tuple[str, str]] = (),
+    extra_charts: Sequence[str] = (),
+) -> str:
+    """A standalone page: the charts (then `extra_charts`, SVG strings), the tables, and extra
+    (heading, preformatted text) sections."""
     s = summary
     charts = [
         line_chart("Pass rate per step", [(k, r.value) for k, r in sorted(s.by_step.items())]),
@@ -128,6 +134,7 @@ def html_report(title: str, summary: Summary, sections: Sequence[tuple[str, str]
         ),
         bar_chart("Pass rate per difficulty", _rates(s.by_difficulty)),
         bar_chart("Pass rate per subset", _rates(s.by_subset)),
+        *extra_charts,
     ]
     body = "\n".join(f'<div class="chart">{c}</div>' for c in charts)
     extra = "\n".join(f"<h2>{html.escape(h)}</h2><pre>{html.escape(t)}</pre>" for h, t in sections)
@@ -194,6 +201,60 @@ def line_chart(title: str, points: Sequence[tuple[int, float]]) -> str:
     return _svg(
         title, f'<polyline points="{path}" fill="none" stroke="#4a7bd0" stroke-width="1.5"/>{dots}{axis}'
     )
+
+
+CURVES = (("loss", "loss"), ("reward", "mean reward"), ("entropy", "entropy (nats/token)"))
+
+
+def metric_chart(title: str, points: Sequence[tuple[int, float]], y_label: str, x_label: str = "step") -> str:
+    """Any metric against the step, scaled to its own range, with labelled axes and their extremes."""
+    pts = [(x, y) for x, y in points if isinstance(y, (int, float)) and math.isfinite(y)]
+    if not pts:
+        return _svg(title, f'<text x="{_PAD}" y="{_H / 2}" font-size="12">no data</text>')
+    lo, hi = pts[0][0], max(pts[-1][0], pts[0][0] + 1)
+    y_lo, y_hi = min(y for _, y in pts), max(y for _, y in pts)
+    y_hi = y_hi if y_hi > y_lo else y_lo + 1.0
+
+    def xy(x: int, y: float) -> tuple[float, float]:
+        return (
+            _PAD + (_W - 2 * _PAD) * (x - lo) / (hi - lo),
+            _H - _PAD - (_H - 2 * _PAD) * (y - y_lo) / (y_hi - y_lo),
+        )
+
+    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(*p) for p in pts))
+    axis = (
+        f'<text x="{_PAD - 4}" y="{_PAD + 4}" font-size="10" text-anchor="end">{y_hi:.3g}</text>'
+        f'<text x="{_PAD - 4}" y="{_H - _PAD}" font-size="10" text-anchor="end">{y_lo:.3g}</text>'
+        f'<text x="{_PAD}" y="{_H - _PAD + 14}" font-size="10">{lo}</text>'
+        f'<text x="{_W - _PAD}" y="{_H - _PAD + 14}" font-size="10" text-anchor="end">{hi}</text>'
+        f'<text x="{_W / 2}" y="{_H - 8}" font-size="11" text-anchor="middle">{html.escape(x_label)}</text>'
+        f'<text x="12" y="{_H / 2}" font-size="11" text-anchor="middle" '
+        f'transform="rotate(-90 12 {_H / 2})">{html.escape(y_label)}</text>'
+    )
+    return _svg(title, f'<polyline points="{path}" fill="none" stroke="#4a7bd0" stroke-width="1.5"/>{axis}')
+
+
+def training_curves(stage: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Loss, reward and entropy per step of one RL stage's metrics rows (those it logged)."""
+    charts = []
+    for key, label in CURVES:
+        points = [(int(r["step"]), r[key]) for r in rows if key in r and "step" in r]
+        if points:
+            charts.append(metric_chart(f"{stage}: {label} per step", points, label))
+    return charts
+
+
+def before_after(stage: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[str, str]:
+    """The RL stage's evaluations before and after training: a bar chart and a table."""
+    rows = [
+        (when, r.get("problems", "-"), r.get("solved", "-"), pct(float(r.get("pass_rate", math.nan))))
+        for when, r in (("before RL", before), ("after RL", after))
+    ]
+    chart = bar_chart(
+        f"{stage}: pass rate before and after RL",
+        [(when, float(r.get("pass_rate", math.nan))) for when, r in (("before", before), ("after", after))],
+    )
+    return chart, format_table(rows, ("", "problems", "solved", "pass rate"))
 
 
 def _svg(title: str, inner: str) -> str:

@@ -23,7 +23,7 @@ from rlcoder.records import (
     from_dict,
     reward_from_verdict,
 )
-from rlcoder.run_dir import RESOLVED_CONFIG, RL_STAGES, STEP_GLOB, RunDir
+from rlcoder.run_dir import RESOLVED_CONFIG, RL_STAGES, STEP_GLOB, RunDir, step_files
 
 _ID_COLUMNS = ("problem_id", "question_id", "task_id")
 _TEXT_COLUMNS = ("completion_text", "completion")
@@ -74,7 +74,7 @@ class ReadLog:
 def input_files(target: Path) -> list[Path]:
     """The files a replay input stands for: every RL stage's step files of a run dir, in step order."""
     if target.is_dir():
-        files = [p for stage in RL_STAGES for p in sorted(RunDir(target).stage(stage).steps.glob(STEP_GLOB))]
+        files = [p for stage in RL_STAGES for p in step_files(RunDir(target).stage(stage).steps)]
         if not files:
             raise ConfigError(f"{target}: no {'|'.join(RL_STAGES)}/steps/{STEP_GLOB} files (not a run dir?)")
         return files

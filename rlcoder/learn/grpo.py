@@ -54,7 +54,7 @@ def grpo_args(cfg: RunConfig, output_dir: Any, *, on_gpu: bool) -> Any:
         seed=cfg.seed,
         save_strategy="steps",
         save_steps=learner.save_every,
-        save_total_limit=2,
+        save_total_limit=learner.save_total_limit,
         logging_steps=1,
         report_to=["tensorboard"] if cfg.logging.tensorboard else "none",
         remove_unused_columns=False,  # the reward function needs rollout_id

@@ -201,7 +201,7 @@ def train_ppo(rl: RLSetup, model_path: str) -> None:
             path = stage.checkpoint(step)
             save_checkpoint(learner, path)
             stage.mark_complete(path)
-            stage.prune_checkpoints(keep=2)
+            stage.prune_checkpoints(keep=cfg.learner.save_total_limit)
     if board is not None:
         board.close()
     if synced != learner.step:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rlcoder.config import ConfigError, RunConfig, sft_batch_plan
-from rlcoder.console import log_stderr
+from rlcoder.console import log_stderr, sft_progress_line
 from rlcoder.data.verification import SyncScorer
 from rlcoder.learn.loader import load_causal_lm, load_tokenizer, with_lora
 from rlcoder.records import Problem, VerdictStatus
@@ -193,7 +194,8 @@ def trainer_args(cfg: RunConfig, work_dir: Path, stage: int):  # -> trl.SFTConfi
         data_seed=cfg.seed + stage,
         logging_steps=1,
         save_strategy="no",
-        report_to="none",
+        # TensorBoard: every step's loss, lr and grad norm in <run_dir>/sft/tensorboard/stage-N
+        report_to=["tensorboard"] if cfg.logging.tensorboard else "none",
         disable_tqdm=True,
         dataloader_num_workers=0,
         use_cpu=not on_gpu,
@@ -206,24 +208,41 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def _progress_callback(stage: int, n_stages: int, report: StageReport):  # -> transformers.TrainerCallback
+def sft_log_interval(cfg: RunConfig, max_steps: int) -> int:
+    """Optimizer steps per SFT progress line: logging.sft_log_every, else about 10 lines per stage."""
+    return cfg.logging.sft_log_every or max(1, math.ceil(max_steps / 10))
+
+
+def _progress_callback(stage: int, cfg: RunConfig, report: StageReport):  # -> transformers.TrainerCallback
     from transformers import TrainerCallback
 
     started = time.monotonic()
+    pending: list[float] = []  # losses of the steps since the last line
+    n_stages = len(cfg.learner.sft.stages)
 
     class Progress(TrainerCallback):
-        """One line per logged step on stderr; the losses are kept for the summary."""
+        """One line per logging interval on stderr (mean loss, lr, ETA); every step's loss is kept."""
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not logs or "loss" not in logs or not state.is_world_process_zero:
                 return
             loss = float(logs["loss"])
             report.losses.append(loss)
-            log_stderr(
-                f"sft stage {stage + 1}/{n_stages} step {state.global_step}/{state.max_steps} "
-                f"loss {loss:.4f} lr {float(logs.get('learning_rate', 0.0)):.2e} "
-                f"{time.monotonic() - started:.0f}s",
+            pending.append(loss)
+            step, total = state.global_step, state.max_steps
+            if step % sft_log_interval(cfg, total) and step != total:
+                return
+            line = sft_progress_line(
+                stage + 1,
+                n_stages,
+                step,
+                total,
+                sum(pending) / len(pending),
+                float(logs.get("learning_rate", 0.0)),
+                time.monotonic() - started,
             )
+            pending.clear()
+            log_stderr(line)
 
     return Progress()
 
@@ -257,12 +276,14 @@ def _train_stage(model: Any, tokenizer: Any, cfg: RunConfig, work_dir: Path, sta
 
     dataset, report = data
     started = time.monotonic()
+    # transformers 5 reads the TensorBoard folder from the environment only (as in learn/grpo.py)
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(work_dir.parent / "tensorboard" / f"stage-{stage + 1}")
     trainer = SFTTrainer(
         model=model,
         args=trainer_args(cfg, work_dir, stage),
         train_dataset=dataset,
         processing_class=tokenizer,
-        callbacks=[_progress_callback(stage, len(cfg.learner.sft.stages), report)],
+        callbacks=[_progress_callback(stage, cfg, report)],
     )
     # Progress prints one line per step on stderr; the Trainer's own printer writes dicts to stdout.
     trainer.remove_callback(PrinterCallback)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlcoder.config import RunConfig
-from rlcoder.console import progress_line
+from rlcoder.console import eta, progress_line
 from rlcoder.data.prompts import PromptText, solution_message
 from rlcoder.env.scoring import rewards_for, verdicts_for
 from rlcoder.records import (
@@ -92,6 +92,8 @@ class StepRecord:
     times_s: dict[str, float] = field(default_factory=dict)
     dynamic: dict[str, float] = field(default_factory=dict)  # dynamic sampling's counts, when on
     mask_truncated: bool = False  # count truncated completions as masked out of the loss
+    started_s: float = field(default_factory=time.monotonic)  # for the ETA: this process's steps only
+    first_step: int | None = None  # the step before the first one this process ran (resume)
 
     def add_time(self, phase: str, seconds: float) -> None:
         self.times_s[phase] = self.times_s.get(phase, 0.0) + seconds
@@ -205,9 +207,15 @@ class StepRecord:
         return out
 
     def finish(self, rl: RLSetup, row: dict[str, Any], algo: str) -> None:
-        """Append the step's metrics row, print its progress line, and start the next step afresh."""
+        """Append the step's metrics row, print its progress line (every logging.log_every steps and
+        the last), and start the next step afresh."""
         rl.stage.append_metrics(row)
-        rl.log(progress_line(algo, row, rl.cfg.learner.steps))
+        step, steps = int(row["step"]), rl.cfg.learner.steps
+        if self.first_step is None:
+            self.first_step = step - 1
+        if step % rl.cfg.logging.log_every == 0 or step == steps:
+            left = eta(time.monotonic() - self.started_s, step - self.first_step, steps - self.first_step)
+            rl.log(progress_line(algo, row, steps, left))
         self.clear()
 
 

@@ -15,17 +15,47 @@ from rlcoder.config import ConfigError, RunConfig
 from rlcoder.console import Log, log_stderr, pct
 from rlcoder.learn.step import RLSetup
 from rlcoder.records import Problem
-from rlcoder.run.model_paths import resolve_model_path
+from rlcoder.run.model_card import push_to_hub, write_card
+from rlcoder.run.preflight import check_sft, check_train
 from rlcoder.run.services import ray_session, reward_scorer, rollout_fleet, rollout_source
-from rlcoder.run_dir import SFT_STAGE, RunDir, StageDir, atomic_write_text, write_resolved
+from rlcoder.run_dir import (
+    SFT_STAGE,
+    RunDir,
+    StageDir,
+    atomic_write_text,
+    config_changes,
+    next_run_dir,
+    write_resolved,
+)
+
+
+def claim_run_dir(cfg: RunConfig, new_run: bool = False, log: Log = log_stderr) -> RunConfig:
+    """The config of the run to start: as it is when cfg.run_dir is new or was started with the same
+    config (a resume); with the next free <run_dir>-N when it was started with another config and
+    `new_run` asks for a new one; else ConfigError saying what differs (a finished run's
+    config.resolved.yaml is never rewritten with values that did not train it)."""
+    changes = config_changes(cfg)
+    if not changes:
+        return cfg
+    target = next_run_dir(cfg.run_dir)
+    if new_run:
+        log(f"[run] {cfg.run_dir} was started with another config; this run goes to {target}")
+        return cfg.model_copy(update={"run_dir": str(target)})
+    run = RunDir(cfg.run_dir)
+    state = "a finished run" if run.summary.is_file() or run.stage(cfg.stages[-1]).is_done() else "a run"
+    raise ConfigError(
+        f"run_dir {cfg.run_dir} holds {state} started with another config ({'; '.join(changes)}); "
+        f"pass --new-run to start {target} instead, or set run_dir= to another folder"
+    )
 
 
 def run_train(cfg: RunConfig, log: Log = log_stderr) -> dict[str, Any]:
     """Run every stage that is not complete yet; returns the RL stage's before/after evaluation."""
+    model_path = check_train(cfg, log)  # every input, before any stage starts
     run = RunDir(cfg.run_dir)
     write_resolved(cfg, run.root)
-    model_path = resolve_model_path(cfg.model.name_or_path)
     results: dict[str, Any] = {}
+    final: Path | None = None
     for name in cfg.stages:
         stage = run.stage(name)
         if stage.is_done():
@@ -39,9 +69,17 @@ def run_train(cfg: RunConfig, log: Log = log_stderr) -> dict[str, Any]:
         else:
             results = run_rl_stage(cfg, name, model_path, stage, log)
             stage.mark_complete(stage.final)
-        model_path = str(stage.final)
+        model_path, final = str(stage.final), stage.final
     if results:
         atomic_write_text(run.summary, json.dumps(results, indent=2, sort_keys=True))
+    elif run.summary.is_file():  # every stage was already complete: the card still shows the results
+        results = json.loads(run.summary.read_text())
+    if final is not None:  # the last stage's model: its card, and the push when asked for
+        card = write_card(final, cfg, results)
+        log(f"[run] model card: {card}")
+        if cfg.model.push_to_hub:
+            url = push_to_hub(final, cfg.model.push_to_hub)
+            log(f"[run] pushed {final} to {cfg.model.push_to_hub}: {url}")
     return results
 
 
@@ -49,9 +87,10 @@ def run_sft_stage(cfg: RunConfig) -> Path:
     """`rlcoder sft`: the SFT stage alone, into <run_dir>/sft."""
     from rlcoder.learn.sft import run_sft
 
+    model_path = check_sft(cfg)
     run = RunDir(cfg.run_dir)
     write_resolved(cfg, run.root)
-    return run_sft(cfg, resolve_model_path(cfg.model.name_or_path), run.root / SFT_STAGE)
+    return run_sft(cfg, model_path, run.root / SFT_STAGE)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -62,3 +62,36 @@ def resolve_model_path(name_or_path: str) -> str:
     if looks_local:
         raise ConfigError(f"model.name_or_path: {name_or_path} does not exist")
     return name_or_path  # a hub id: transformers/vLLM resolve it (cached, or downloaded where allowed)
+
+
+def checked_model_path(name_or_path: str) -> str:
+    """resolve_model_path, and a hub id checked to be loadable (check_hub_model): the preflight's form."""
+    resolved = resolve_model_path(name_or_path)
+    if resolved == name_or_path and not Path(resolved).expanduser().exists():
+        check_hub_model(resolved)
+    return resolved
+
+
+def check_hub_model(repo: str, timeout_s: float = 10.0) -> None:
+    """A hub id must be in the local cache or answer on the hub, checked in seconds (transformers
+    would retry for a minute, then fail with a long traceback). Offline (HF_HUB_OFFLINE) a model that
+    is not cached is refused at once."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(repo, "config.json"), str):
+        return
+    if constants.HF_HUB_OFFLINE:
+        raise ConfigError(
+            f"model.name_or_path: {repo} is not in the Hugging Face cache and HF_HUB_OFFLINE is set "
+            "(download it first, or use a local model directory or 'tiny')"
+        )
+    from huggingface_hub import HfApi
+
+    try:
+        HfApi().model_info(repo, timeout=timeout_s)
+    except Exception as exc:  # network, auth and not-found errors all end the same way
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ConfigError(
+            f"model.name_or_path: {repo} cannot be reached on the Hugging Face hub ({type(exc).__name__}: "
+            f"{first}); without a network use a local model directory or 'tiny'"
+        ) from None

@@ -4,13 +4,14 @@ end only what they started."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from rlcoder.config import RunConfig
-from rlcoder.console import Log
+from rlcoder.console import Log, is_verbose
 
 
 @contextmanager
@@ -22,14 +23,18 @@ def ray_session(cfg: RunConfig) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
+    # Ray's own INFO/WARNING lines (the token-auth notice, "Started a local Ray instance") only with --verbose
+    level = logging.INFO if is_verbose() else logging.ERROR
     if joins_cluster(cfg):
-        ray.init(address=cfg.ray.address or os.environ["RAY_ADDRESS"], log_to_driver=True)
+        address = cfg.ray.address or os.environ["RAY_ADDRESS"]
+        ray.init(address=address, log_to_driver=True, logging_level=level)
     else:
         ray.init(
             num_cpus=cfg.ray.num_cpus,
             include_dashboard=cfg.ray.include_dashboard,
             _node_ip_address="127.0.0.1",
             log_to_driver=True,
+            logging_level=level,
         )
     try:
         yield

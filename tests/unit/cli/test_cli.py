@@ -54,3 +54,33 @@ def test_unknown_command_fails():
     proc = _run("frobnicate")
     assert proc.returncode != 0
     assert "invalid choice" in proc.stderr
+
+
+def test_an_unexpected_error_is_one_line_unless_verbose(monkeypatch, capsys):
+    import rlcoder.cli.main as cli
+
+    def boom(args):
+        raise OSError(98, "Address already in use")
+
+    monkeypatch.setattr(cli, "_resolve", lambda target: boom)
+    monkeypatch.setenv("RLCODER_VERBOSE", "0")
+    assert main(["config"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "rlcoder: error: OSError: [Errno 98] Address already in use (--verbose shows the traceback)\n"
+    )
+    with pytest.raises(OSError, match="Address already in use"):
+        main(["config", "--verbose"])
+
+
+def test_a_bad_row_found_late_is_a_data_error_exit_2(monkeypatch, capsys):
+    import rlcoder.cli.main as cli
+    from rlcoder.data.problems import ProblemLoadError
+
+    def late(args):
+        raise ProblemLoadError("train.jsonl: row 40 (q1): column 'test' is missing")
+
+    monkeypatch.setattr(cli, "_resolve", lambda target: late)
+    assert main(["config"]) == 2
+    err = capsys.readouterr().err
+    assert err == "rlcoder: data error: train.jsonl: row 40 (q1): column 'test' is missing\n"

@@ -57,6 +57,7 @@ def test_batch_plan_arithmetic():
         (["learner.prompts_per_step=3"], "3 * 4 = 12 completions per step, which does not divide"),
         (["rollout.samples_per_prompt=1"], "GRPO needs groups of at least 2"),
         (["learner"], "expected key.sub=value"),
+        (["data.shuffle_seed=1"], "data.shuffle_seed: unknown key"),  # read by nothing: removed
     ],
 )
 def test_bad_input_is_one_line_naming_the_field(overrides, message):

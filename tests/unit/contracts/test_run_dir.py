@@ -58,3 +58,56 @@ def test_rewind_forgets_everything_after_the_resume_point(tmp_path):
     assert stage.recorded_steps() == [1, 2]
     assert [r["step"] for r in stage.read_metrics()] == [1, 2]
     assert sorted(p.name for p in stage.checkpoints.iterdir()) == ["checkpoint-1", "checkpoint-2"]
+
+
+def test_steps_are_step_files_only(tmp_path):
+    from rlcoder.run_dir import replay_folder, step_files
+
+    stage = RunDir(tmp_path).stage("grpo")
+    path = stage.write_step(1, [_group(1)])
+    (stage.steps / "step_000001.replay.jsonl").write_text("")  # what an old replay left in steps/
+    assert stage.recorded_steps() == [1]
+    assert step_files(stage.steps) == [path]
+    assert replay_folder(path) == stage.root / "replays"
+    assert replay_folder(tmp_path / "samples.jsonl") == tmp_path
+
+
+def test_eval_dirs_differ_per_model_and_problem_set(tmp_path):
+    from rlcoder.run_dir import eval_dir
+
+    dirs = {
+        eval_dir(tmp_path, model, problems)
+        for model in ("tiny", "runs/a/sft/final", "runs/a/grpo/final", "Qwen/Qwen3-8B", "/x" * 40)
+        for problems in ("bundled:eval", "humaneval")
+    }
+    assert len(dirs) == 10
+    assert eval_dir(tmp_path, "Qwen/Qwen3-8B", "bundled:eval") == tmp_path / "eval/Qwen_Qwen3-8B/bundled_eval"
+
+
+def test_existing_outputs_are_refused_unless_forced(tmp_path):
+    from rlcoder.config import ConfigError
+    from rlcoder.run_dir import refuse_existing
+
+    refuse_existing(tmp_path / "new.jsonl", force=False)
+    (tmp_path / "empty").mkdir()
+    refuse_existing(tmp_path / "empty", force=False)  # an empty folder holds nothing to lose
+    (tmp_path / "old.jsonl").write_text("x")
+    with pytest.raises(ConfigError, match=r"--out .*old\.jsonl: the file exists; pass --force"):
+        refuse_existing(tmp_path / "old.jsonl", force=False)
+    refuse_existing(tmp_path / "old.jsonl", force=True)
+
+
+def test_config_changes_against_the_resolved_config(tmp_path):
+    from rlcoder.config import load_config
+    from rlcoder.run_dir import RESOLVED_CONFIG, config_changes, write_resolved
+
+    cfg = load_config(None, [f"run_dir={tmp_path}"])
+    assert config_changes(cfg) == []
+    write_resolved(cfg)
+    assert config_changes(cfg) == []
+    # a run written by an older schema (a key since removed) still compares, as plain YAML
+    (tmp_path / RESOLVED_CONFIG).write_text(
+        (tmp_path / RESOLVED_CONFIG).read_text().replace("data:\n", "data:\n  shuffle_seed: 0\n")
+    )
+    other = load_config(None, [f"run_dir={tmp_path}", "seed=3"])
+    assert config_changes(other) == ["data.shuffle_seed: 0 -> (unset)", "seed: 0 -> 3"]

@@ -161,3 +161,25 @@ def test_replay_of_unknown_problems_is_a_one_line_error(recorded_run, capsys):
     err = capsys.readouterr().err
     assert "MISSING 4 problem(s)" in err
     assert "rlcoder: config error: none of the input's 4 problems is in bundled:eval" in err
+
+
+def test_report_of_a_run_has_curves_and_the_before_after_comparison(recorded_run, capsys):
+    import json
+
+    from rlcoder.run_dir import RunDir
+
+    root, _ = recorded_run
+    stage = RunDir(root).stage("grpo")
+    for step, (loss, reward, entropy) in enumerate([(0.5, 0.2, 1.5), (0.25, 0.6, 1.25)], 1):
+        stage.append_metrics({"step": step, "loss": loss, "reward": reward, "entropy": entropy})
+    stage.eval_file("before").write_text(json.dumps({"pass_rate": 0.25, "solved": 1, "problems": 4}))
+    stage.eval_file("after").write_text(json.dumps({"pass_rate": 0.75, "solved": 3, "problems": 4}))
+    assert main(["report", str(root), "--k", "1,2"]) == 0
+    out = capsys.readouterr().out
+    assert "before RL         4       1      25.0%" in out and "after RL          4       3      75.0%" in out
+    page = (root / "run.report.html").read_text()
+    assert page.count("<svg") == 5 + 4  # the before/after bars and three curves
+    for title in ("grpo: loss per step", "grpo: mean reward per step", "grpo: entropy (nats/token) per step"):
+        assert f"<title>{title}</title>" in page
+    assert ">step</text>" in page and ">entropy (nats/token)</text>" in page  # labelled axes
+    assert ">1.5</text>" in page and ">1.25</text>" in page  # the entropy axis runs over its own range

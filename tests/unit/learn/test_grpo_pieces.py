@@ -143,3 +143,9 @@ def test_step_record_regroups_by_prompt():
     assert [g.problem_id for g in groups] == ["a", "b"]
     assert [len(g.rollouts) for g in groups] == [2, 2]
     assert groups[0].rewards == [1.0, 0.0]
+
+
+def test_save_total_limit_reaches_the_grpo_trainer(tmp_path):
+    assert load_config(None, []).learner.save_total_limit == 2
+    cfg = load_config(None, ["learner.save_total_limit=5"])
+    assert grpo_args(cfg, Path(tmp_path), on_gpu=False).save_total_limit == 5

@@ -140,3 +140,13 @@ def test_sft_cli_rejects_a_bad_config_with_exit_2(overrides: list[str], needle: 
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("rlcoder: config error:")
     assert needle in lines[0]
+
+
+def test_sft_reports_to_tensorboard_unless_logging_is_off(tmp_path: Path) -> None:
+    from rlcoder.learn.sft import trainer_args
+
+    assert trainer_args(load_config(), tmp_path, 0).report_to == ["tensorboard"]
+    assert trainer_args(load_config(overrides=["logging.tensorboard=false"]), tmp_path, 0).report_to in (
+        [],
+        "none",
+    )
