@@ -32,7 +32,8 @@ class Executor:
     """Runs ScoreItems in the sandbox. Use as a context manager, or call start() and close().
 
     `guard=False` turns off the in-process audit guard (to test the OS layers alone); `hide_dirs=False`
-    leaves data directories visible; `preload` names extra packages the sandbox can import."""
+    leaves data directories visible; `preload` names extra packages to import ahead (a speed-up);
+    `judge="in_process"` runs tests in the program's process as before the isolated judge."""
 
     max_code_bytes = 1_000_000  # larger extracted programs get `error` without running
     startup_timeout_s = 120.0
@@ -47,7 +48,9 @@ class Executor:
         hide_dirs: bool = True,
         guard: bool = True,
         preload: tuple[str, ...] = (),
+        judge: str = "isolated",
     ) -> None:
+        self.judge = judge  # "isolated" (the default judge) or "in_process" (the old harness, for benches)
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.max_timeout_s = max_timeout_s
         self.max_memory_mb = max_memory_mb
@@ -106,6 +109,7 @@ class Executor:
         args += [] if self._hide_dirs else ["--no-hide"]
         args += [] if self._guard else ["--no-guard"]
         args += ["--preload", ",".join(self._preload)] if self._preload else []
+        args += ["--judge", self.judge]
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
         self._proc = subprocess.Popen(
             args,

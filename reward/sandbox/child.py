@@ -105,6 +105,7 @@ def _child_body(spec: ChildSpec, arm: Callable[[guard.GuardConfig], None], _exit
     except BaseException:
         _exit(EXIT_SANDBOX_FAILED)
     emit = make_emit(fd, spec.nonce)
+    emit("ready")  # set-up succeeded: from here on, any exit or signal is the program's
     ru1 = _usage()
     sweep_self = _make_self_sweep()
     clock = time.perf_counter

@@ -26,7 +26,8 @@ from reward.harness.testplan import (
     plan_pytest,
     plan_stdio,
 )
-from reward.sandbox import guard, isolation, lifecycle, preload
+from reward.judge.proxies import test_names
+from reward.sandbox import guard, isolation, lifecycle, preload, zygote
 from reward.sandbox.child import protected_snapshot
 from reward.sandbox.lifecycle import SCRATCH_ROOT, ServerState
 
@@ -42,6 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-hide", action="store_true", help="do not hide data directories")
     parser.add_argument("--no-guard", action="store_true", help="disable the in-process audit guard (tests)")
     parser.add_argument("--preload", default="", help="extra packages to import, comma-separated (numpy,...)")
+    parser.add_argument(
+        "--judge",
+        choices=("isolated", "in_process"),
+        default="isolated",
+        help="who runs the tests by default",
+    )
     args = parser.parse_args(argv)
     try:
         optional = preload.preload(tuple(p for p in args.preload.split(",") if p))
@@ -59,13 +66,15 @@ def main(argv: list[str] | None = None) -> int:
         layers=layers,
         trusted_files=guard.trusted_filenames([TEST_FILENAME]),
         trusted_types=frozenset(all_types()),
-        workers=min(args.workers, isolation.MAX_SLOTS),
+        workers=min(args.workers, isolation.JUDGE_UID_OFFSET),
         nproc=args.nproc,
         guard_enabled=not args.no_guard,
         res_fd=args.res_fd,
         snapshot=protected_snapshot(),
-        free_slots=list(range(min(args.workers, isolation.MAX_SLOTS)))[::-1],
+        free_slots=list(range(min(args.workers, isolation.JUDGE_UID_OFFSET)))[::-1],
     )
+    if args.judge == "isolated":
+        state.zygote_pid, state.zygote = zygote.start(layers, (args.ctl_fd, args.res_fd))
     gc.freeze()  # children never scan the preloaded heap: fewer copy-on-write faults per run
     protocol.send(
         args.res_fd,
@@ -75,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             "layers": layers.as_dict(),
             "uid_base": isolation.sandbox_uid(os.getpid(), 0),
             "preloaded": optional,
+            "judge": args.judge,
         },
     )
     try:
@@ -215,10 +225,31 @@ def _start_queued(state: ServerState, sel: selectors.BaseSelector) -> None:
                 state, job, {"status": "infra_error", "detail": f"bad test: {plan.reason}"[:500]}
             )
             continue
-        mode = job.get("mode") or (
-            ("fast" if plan.fast else "pytest") if job["kind"] == "pytest" else job["kind"]
-        )
-        lifecycle.start_run(state, sel, job, plan, mode)
+        lifecycle.start_run(state, sel, job, plan, job.get("mode") or default_mode(state, job, plan))
+
+
+def default_mode(state: ServerState, job: dict[str, Any], plan: TestPlan) -> str:
+    """The isolated judge wherever it can serve the test: the fast path, HumanEval checks and STDIO
+    cases whose tests import nothing but the standard library, pytest and the solution (values of
+    other packages, numpy arrays say, do not cross the boundary as data)."""
+    base = ("fast" if plan.fast else "pytest") if job["kind"] == "pytest" else job["kind"]
+    if state.zygote is None or base == "pytest":
+        return base
+    if job["kind"] != "stdio" and not _isolatable(job["test"]):
+        return base
+    return "iso_" + base
+
+
+_ISOLATABLE_IMPORTS = frozenset(sys.stdlib_module_names) | {"pytest", "_pytest", "solution"}
+# Tests that patch process-wide state (builtins.input, os.environ, sys.stdin, the cwd, mocks) expect
+# the program to see the patch: the judge's process is not the program's, so those run in-process.
+_SHARED_PROCESS_NAMES = frozenset(
+    {"monkeypatch", "mock", "patch", "MagicMock", "Mock", "builtins", "environ", "stdin", "setattr", "chdir"}
+)
+
+
+def _isolatable(test: str) -> bool:
+    return imported_roots(test) <= _ISOLATABLE_IMPORTS and not (test_names(test) & _SHARED_PROCESS_NAMES)
 
 
 def _leave_cgroup(path: str) -> None:

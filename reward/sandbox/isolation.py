@@ -30,6 +30,7 @@ _MS_PRIVATE = 1 << 18
 
 UID_BASE = 1_000_000  # sandbox uids: UID_BASE + forkserver_pid * MAX_SLOTS + slot (unique per server)
 MAX_SLOTS = 128
+JUDGE_UID_OFFSET = 64  # judge uids: the upper half of a server's uid range (so at most 64 slots)
 TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")  # world-writable: private and swept per run
 # Directories the sandbox should not see (datasets, other problems' files, home directories).
 HIDE_DIRS = ("/work", "/home", "/root", "/srv", "/mnt", "/media", "/data", "/opt", "/var/lib", "/var/log")
@@ -183,9 +184,18 @@ class ChildLimits:
 
 
 def enter_child(
-    uid: int, limits: ChildLimits, scratch: str, out_fd: int, result_fd: int, layers: Layers
+    uid: int,
+    limits: ChildLimits,
+    scratch: str,
+    out_fd: int,
+    result_fd: int,
+    layers: Layers,
+    keep_fd: int = -1,
+    gid: int | None = None,
 ) -> int:
-    """Turn the freshly forked child into a sandbox: returns the result fd's new number (3).
+    """Turn the freshly forked child into a sandbox: returns the result fd's new number (3). A
+    `keep_fd` becomes fd 4 (the judge's channel to the program); `gid` defaults to `uid` (the judge
+    shares the program's group, so that both can use the run's scratch dir).
 
     Order matters: everything that needs root (fd plumbing, limits, scratch ownership) happens
     before the uid drop, and the drop is verified before any untrusted code can run.
@@ -200,8 +210,15 @@ def enter_child(
     os.dup2(devnull, 0)
     os.dup2(out_fd, 1)
     os.dup2(out_fd, 2)
-    os.dup2(result_fd, 3)
-    os.closerange(4, 1 << 16)
+    if keep_fd >= 0:
+        keep_fd = os.dup(keep_fd) if keep_fd == 3 else keep_fd
+        os.dup2(result_fd, 3)
+        if keep_fd != 4:
+            os.dup2(keep_fd, 4)
+        os.closerange(5, 1 << 16)
+    else:
+        os.dup2(result_fd, 3)
+        os.closerange(4, 1 << 16)
     os.chdir(scratch)
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
     resource.setrlimit(resource.RLIMIT_AS, (limits.address_space_bytes, limits.address_space_bytes))
@@ -213,8 +230,9 @@ def enter_child(
     if _call(_libc.prctl, _PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 and layers.no_new_privs:
         raise SandboxUnavailable("PR_SET_NO_NEW_PRIVS failed")
     if layers.uid_drop:
+        group = uid if gid is None else gid
         os.setgroups([])
-        os.setresgid(uid, uid, uid)
+        os.setresgid(group, group, group)
         os.setresuid(uid, uid, uid)
         if os.getuid() != uid or os.geteuid() != uid or _can_regain_root():
             raise SandboxUnavailable("uid drop did not hold")
@@ -271,3 +289,8 @@ def remove_owned(uid: int, dirs: tuple[str, ...] = TMP_DIRS) -> int:
 
 def sandbox_uid(server_pid: int, slot: int) -> int:
     return UID_BASE + server_pid * MAX_SLOTS + slot
+
+
+def judge_uid(server_pid: int, slot: int) -> int:
+    """The isolated judge of a slot runs as a uid of its own, apart from the slot's program uid."""
+    return sandbox_uid(server_pid, slot + JUDGE_UID_OFFSET)

@@ -6,24 +6,31 @@ State lives in a `ServerState` that only the fork server's frames hold.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import secrets
 import selectors
 import shutil
 import signal
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from reward import protocol
 from reward.harness.testplan import TestPlan
-from reward.sandbox import isolation, tamper
+from reward.sandbox import isolation, tamper, zygote
 from reward.sandbox.child import ChildSpec, child_main
+from reward.sandbox.judge_child import judge_main
 from reward.verdicts import RunEnd, summarize
 
 SCRATCH_ROOT = "/tmp/rlsbx"
 RESULT_CAP_BYTES = 4 << 20
 OUTPUT_READ_BYTES = 4096
+# Where a run goes when its judge cannot serve the test: the isolated judge falls back to the
+# in-process harness, whose fast path falls back to real pytest (both in the program's process).
+FALLBACK = {"iso_fast": "fast", "iso_check": "check", "iso_stdio": "stdio", "fast": "pytest"}
+JUDGES = {"iso_fast": "isolated", "iso_check": "isolated", "iso_stdio": "isolated", "pytest": "pytest"}
 
 
 @dataclass
@@ -69,6 +76,8 @@ class ServerState:
     seq: int = 0
     counters: collections.Counter[str] = field(default_factory=collections.Counter)
     cancelled: set[int] = field(default_factory=set)
+    zygote: Any = None  # socket to the program zygote (isolated judge), None when it is not running
+    zygote_pid: int = 0
 
 
 def start_run(
@@ -103,11 +112,14 @@ def start_run(
         snapshot=state.snapshot,
     )
     started = time.monotonic()
-    pid = os.fork()
+    if mode.startswith("iso_"):
+        pid = _start_isolated(state, spec, slot, result_r)
+    else:
+        pid = os.fork()
+        if pid == 0:
+            os.close(result_r)
+            child_main(spec, state.arm)
     job["_t_forked"] = time.monotonic()
-    if pid == 0:
-        os.close(result_r)
-        child_main(spec, state.arm)
     os.close(result_w)
     os.set_blocking(result_r, False)
     run = Run(job, mode, slot, uid, pid, spec.nonce, result_r, out_fd, scratch, started + timeout_s, started)
@@ -115,6 +127,28 @@ def start_run(
     state.counters["runs"] += 1
     state.counters[f"mode_{mode}"] += 1
     sel.register(result_r, selectors.EVENT_READ, run)
+
+
+def _start_isolated(state: ServerState, spec: ChildSpec, slot: int, result_r: int) -> int:
+    """The program process (from the zygote, which never saw a test) and the judge (forked here),
+    joined by a socketpair; the scratch dir is the program's, shared with the judge by group."""
+    judge_end, program_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    code_fd = os.memfd_create("code", 0)
+    os.write(code_fd, spec.code.encode("utf-8", "surrogatepass"))
+    program_uid = spec.uid
+    if state.layers.uid_drop:
+        os.chmod(spec.scratch, 0o770)
+        spec.uid = isolation.judge_uid(os.getpid(), slot)
+    header = {"uid": program_uid, "scratch": spec.scratch, "limits": dataclasses.asdict(spec.limits)}
+    zygote.send_job(state.zygote, header, [program_end.fileno(), spec.out_fd, code_fd])
+    program_end.close()
+    os.close(code_fd)
+    pid = os.fork()
+    if pid == 0:
+        os.close(result_r)
+        judge_main(spec, judge_end.fileno(), program_uid)
+    judge_end.close()
+    return pid
 
 
 def _address_space(job: dict[str, Any], _base: list[int] = []) -> int:  # noqa: B006 (a cache)
@@ -160,6 +194,7 @@ def _reply_early(state: ServerState, run: Run) -> None:
 def _summary(run: Run, records: list[dict[str, Any]], end: RunEnd) -> dict[str, Any]:
     summary = summarize(records, end, _output_tail(run.out_fd))
     summary["mode"] = run.mode
+    summary["judge"] = JUDGES.get(run.mode, "in_process")
     t0 = run.job.get("_t_recv", run.started)
     summary["debug"]["timeline_ms"] = {
         "queued": round((run.started - t0) * 1000, 2),
@@ -219,7 +254,10 @@ def _needs_sweep(state: ServerState, run: Run) -> bool:
         return False  # no per-slot uid: the process group kill is all we have
     if state.layers.pids_cgroup:
         alive = sum(1 for r in state.runs.values() if r.wait_status is None) + len(state.helpers)
+        alive += 1 if state.zygote_pid else 0
         return isolation.cgroup_task_count(state.layers.pids_cgroup) > 1 + alive
+    if run.mode.startswith("iso_"):
+        return run.sweeps == 0  # the judge cannot sweep the program's uid itself: once, always
     done = next((r for r in _records(run) if r.get("t") == "done"), None)
     return done is None or not done.get("swept")
 
@@ -268,13 +306,16 @@ def _finish(state: ServerState, run: Run, sel: selectors.BaseSelector) -> None:
     shutil.rmtree(run.scratch, ignore_errors=True)
     if state.layers.uid_drop:
         isolation.remove_owned(run.uid)
+        if run.mode.startswith("iso_"):
+            isolation.remove_owned(isolation.judge_uid(os.getpid(), run.slot))
     state.free_slots.append(run.slot)
 
 
 def _answer(state: ServerState, run: Run) -> None:
     records = _records(run)
-    if any(r.get("t") == "fallback" for r in records) and run.mode == "fast" and not run.timed_out:
-        state.queue.appendleft({**run.job, "mode": "pytest"})
+    fallback = any(r.get("t") == "fallback" for r in records) and not run.timed_out
+    if fallback and run.mode in FALLBACK:
+        state.queue.appendleft({**run.job, "mode": FALLBACK[run.mode]})
         state.counters["fallbacks"] += 1
         return
     if run.job["id"] in state.cancelled:
