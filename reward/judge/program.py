@@ -22,6 +22,7 @@ from reward.judge import codec
 from reward.judge.channel import Channel, ChannelBroken
 
 SOLUTION = "solution"
+CALLBACK_FILENAME = "<test callable>"  # stand-ins for the test's callables: counted as solution code
 STDIO_THREAD_WAIT_S = 5.0
 _DATA_BASES: tuple[Any, ...] = (
     bool,
@@ -291,7 +292,7 @@ def make_stub(call: Callable[..., Any], index: int, name: str, signature: Any) -
     names = ", ".join(f"[{p!r}, {p}]" for p, _ in params)
     source = f"def {fname}({', '.join(parts)}):\n    return __rl_call({index}, [{names}])\n"
     namespace: dict[str, Any] = {"__rl_call": call, "__rl_missing": _MISSING}
-    exec(compile(source, "<test callable>", "exec"), namespace)
+    exec(compile(source, CALLBACK_FILENAME, "exec"), namespace)
     return namespace[fname]
 
 

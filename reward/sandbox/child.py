@@ -99,6 +99,8 @@ def child_main(spec: ChildSpec, arm: Callable[[guard.GuardConfig], None], _exit:
 def _child_body(spec: ChildSpec, arm: Callable[[guard.GuardConfig], None], _exit: Any) -> None:
     ru0 = _usage()
     try:
+        if spec.layers.mountns and not isolation.private_tmp(spec.scratch):
+            raise isolation.SandboxUnavailable("no private /tmp for the run")
         fd = isolation.enter_child(
             spec.uid, spec.limits, spec.scratch, spec.out_fd, spec.result_fd, spec.layers
         )

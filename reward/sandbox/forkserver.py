@@ -10,6 +10,7 @@ import argparse
 import collections
 import gc
 import hashlib
+import importlib.util
 import os
 import selectors
 import signal
@@ -74,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         free_slots=list(range(min(args.workers, isolation.JUDGE_UID_OFFSET)))[::-1],
     )
     if args.judge == "isolated":
-        state.zygote_pid, state.zygote = zygote.start(layers, (args.ctl_fd, args.res_fd))
+        state.zygote_pid, state.zygote = zygote.start(
+            layers, (args.ctl_fd, args.res_fd), arm if not args.no_guard else None
+        )
     gc.freeze()  # children never scan the preloaded heap: fewer copy-on-write faults per run
     protocol.send(
         args.res_fd,
@@ -121,6 +124,8 @@ def serve(state: ServerState, ctl_fd: int) -> None:
     sel = selectors.DefaultSelector()
     sel.register(ctl_fd, selectors.EVENT_READ, "ctl")
     sel.register(wake_r, selectors.EVENT_READ, "wake")
+    if state.zygote is not None:
+        sel.register(state.zygote, selectors.EVENT_READ, "zygote")
     reader = protocol.Reader(ctl_fd)
     closing = False
     while not closing or state.runs or state.helpers:
@@ -138,6 +143,8 @@ def serve(state: ServerState, ctl_fd: int) -> None:
                         lifecycle.kill(state, run, timed_out=False)
             elif key.data == "wake":
                 _drain(wake_r)
+            elif key.data == "zygote":
+                lifecycle.read_zygote(state)
             else:
                 lifecycle.read_result(state, key.data, sel)
         lifecycle.reap(state, sel)
@@ -199,11 +206,8 @@ def _plan(state: ServerState, job: dict[str, Any]) -> TestPlan:
         plan = maker(job["test"])
         missing = sorted(_unavailable(job["test"])) if job["kind"] != "stdio" else []
         if missing and not plan.broken:
-            # Nothing can be imported inside the sandbox that was not preloaded: the test cannot run
-            # here, which is not the program's fault.
-            reason = (
-                f"the tests import {', '.join(missing)}, which this sandbox does not provide (see --preload)"
-            )
+            # A module that is not installed beside the service: the problem's fault, not the program's.
+            reason = f"the tests import {', '.join(missing)}, which is not installed beside the service"
             plan = TestPlan(False, reason, None, broken=True)
         state.plans[key] = plan
         if len(state.plans) > PLAN_CACHE:
@@ -213,7 +217,19 @@ def _plan(state: ServerState, job: dict[str, Any]) -> TestPlan:
 
 
 def _unavailable(test: str) -> set[str]:
-    return {name for name in imported_roots(test) if name not in sys.modules and name != "solution"}
+    """Top-level modules the test imports that cannot be found (the fork server sees the sandbox's
+    file system: the standard library and site-packages, read-only)."""
+    missing = set()
+    for name in imported_roots(test):
+        if name in sys.modules or name == "solution":
+            continue
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.add(name)
+    return missing
 
 
 def _start_queued(state: ServerState, sel: selectors.BaseSelector) -> None:
@@ -222,7 +238,7 @@ def _start_queued(state: ServerState, sel: selectors.BaseSelector) -> None:
         plan = _plan(state, job)
         if plan.broken:
             lifecycle.send_result(
-                state, job, {"status": "infra_error", "detail": f"bad test: {plan.reason}"[:500]}
+                state, job, {"status": "bad_test", "detail": f"bad test: {plan.reason}"[:500]}
             )
             continue
         lifecycle.start_run(state, sel, job, plan, job.get("mode") or default_mode(state, job, plan))

@@ -10,6 +10,8 @@ import os
 import resource
 import shutil
 import signal
+import sys
+import sysconfig
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -25,7 +27,10 @@ _CLONE_NEWNET = 0x40000000
 _MS_RDONLY = 1
 _MS_NOSUID = 2
 _MS_NODEV = 4
+_MS_REMOUNT = 32
+_MS_BIND = 4096
 _MS_REC = 16384
+_MNT_DETACH = 2
 _MS_PRIVATE = 1 << 18
 
 UID_BASE = 1_000_000  # sandbox uids: UID_BASE + forkserver_pid * MAX_SLOTS + slot (unique per server)
@@ -56,6 +61,7 @@ class Layers:
     proc_hidepid: bool = False  # other users' processes invisible in /proc
     audit_guard: bool = False  # in-process guard against frame inspection, ctypes, spawning
     hidden_dirs: list[str] = field(default_factory=list)
+    importable_dirs: list[str] = field(default_factory=list)  # left visible, read-only, in hidden dirs
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,13 +89,85 @@ def setup_server(workers: int, nproc_per_run: int, hide: bool = True) -> Layers:
             if os.path.isdir(path):
                 _mount_tmpfs(path, b"size=512m,nr_inodes=65536,mode=1777")
         if hide:
-            layers.hidden_dirs = [
-                p for p in HIDE_DIRS if os.path.isdir(p) and _mount_tmpfs(p, b"size=4k,mode=755", True)
-            ]
+            keep = importable_dirs()
+            layers.hidden_dirs = [p for p in HIDE_DIRS if os.path.isdir(p) and _hide_keeping(p, keep)]
+            layers.importable_dirs = keep
         layers.proc_hidepid = (
             _call(_libc.mount, b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV, b"hidepid=2") == 0
         )
     return layers
+
+
+RUN_TMP_OPTIONS = b"size=64m,nr_inodes=8192,mode=1777"
+
+
+def private_tmp(scratch: str) -> bool:
+    """Give this (forked, still root) process a mount namespace of its own with fresh tmpfs on the
+    world-writable dirs, the run's scratch dir bound back at its path: nothing a run leaves in /tmp
+    or /dev/shm outlives it or reaches a neighbour. False where the host does not allow it."""
+    if _call(_libc.unshare, _CLONE_NEWNS) != 0:
+        return False
+    if _call(_libc.mount, None, b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+        return False
+    dirfd = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY)  # in the new namespace's copy of /tmp
+    try:
+        for path in TMP_DIRS:
+            if os.path.isdir(path):
+                _mount_tmpfs(path, RUN_TMP_OPTIONS)
+        os.makedirs(scratch, mode=0o700, exist_ok=True)
+        source = f"/proc/self/fd/{dirfd}".encode()
+        return _call(_libc.mount, source, scratch.encode(), None, _MS_BIND, None) == 0
+    finally:
+        os.close(dirfd)
+
+
+def importable_dirs() -> list[str]:
+    """The interpreter's standard library and every site-packages on sys.path: what a program or a
+    test may import. Other sys.path entries (a source checkout, PYTHONPATH) stay hidden: they can hold
+    test data. Outermost directories only."""
+    stdlib = [os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")]
+    found: list[str] = []
+    for entry in [*stdlib, *sys.path]:
+        path = os.path.realpath(entry) if entry else ""
+        if not os.path.isdir(path):
+            continue
+        if path in stdlib or any(part in path.split(os.sep) for part in ("site-packages", "dist-packages")):
+            found.append(path)
+    found.sort(key=len)
+    outer: list[str] = []
+    for path in found:
+        if not any(path == o or path.startswith(o + os.sep) for o in outer):
+            outer.append(path)
+    return outer
+
+
+def _hide_keeping(path: str, keep: list[str]) -> bool:
+    """A read-only tmpfs over `path`, with the `keep` directories below it bound back read-only at
+    their own paths (staged through a bind mount made before the tmpfs covers them)."""
+    inside = [k for k in keep if k.startswith(path.rstrip(os.sep) + os.sep)]
+    staged: list[tuple[str, str]] = []
+    for i, k in enumerate(inside):
+        stage = f"/tmp/.rl-keep-{os.getpid()}-{i}"
+        os.makedirs(stage, exist_ok=True)
+        if _call(_libc.mount, k.encode(), stage.encode(), None, _MS_BIND | _MS_REC, None) == 0:
+            staged.append((stage, k))
+    if not _mount_tmpfs(path, b"size=1m,mode=755"):
+        return False
+    for stage, k in staged:
+        os.makedirs(k, mode=0o755, exist_ok=True)
+        _call(_libc.mount, stage.encode(), k.encode(), None, _MS_BIND | _MS_REC, None)
+        _call(
+            _libc.mount,
+            None,
+            k.encode(),
+            None,
+            _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV,
+            None,
+        )
+        _libc.umount2(stage.encode(), _MNT_DETACH)
+        os.rmdir(stage)
+    flags = _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV
+    return _call(_libc.mount, None, path.encode(), None, flags, None) == 0
 
 
 def _mount_tmpfs(path: str, options: bytes, read_only: bool = False) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pathlib
 import resource
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -63,8 +64,22 @@ def _judge_body(spec: ChildSpec, channel_fd: int, gid: int, _exit: Callable[[int
         emit("fallback", reason=exc)
     except BaseException as exc:
         emit("error", phase="harness", detail=_exception_line(exc), memory=type(exc) is MemoryError)
-    os.close(4)  # the program process sees EOF and ends
-    emit("done", run_ms=(time.perf_counter() - started) * 1000.0, swept=False, cpu_run=_cpu_ms() - cpu0)
+    run_ms = (time.perf_counter() - started) * 1000.0
+    emit("done", run_ms=run_ms, swept=False, cpu_run=_cpu_ms() - cpu0)
+    _wait_for_program_exit(4)
+
+
+def _wait_for_program_exit(fd: int, limit_s: float = 0.5) -> None:
+    """After the verdict: tell the program process to end (EOF on its channel) and wait, briefly,
+    until it has (its end closes), so that the fork server rarely needs to sweep the slot's uid."""
+    try:
+        sock = socket.socket(fileno=fd)
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(limit_s)
+        while sock.recv(65536):
+            pass
+    except OSError:
+        pass
 
 
 def _cpu_ms() -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import os
 import secrets
 import selectors
@@ -55,6 +56,9 @@ class Run:
     sweeping: int = 0  # pid of the sweep helper, 0 when none
     sweeps: int = 0
     replied: bool = False  # the verdict was sent on the `done` record, before the process was reaped
+    token: int = 0  # the run's number, as the zygote reports its program process
+    program_pid: int = 0  # isolated judge: the program process (a child of the zygote)
+    program_exited: bool = True  # isolated judge: False until the zygote reported its exit
 
 
 @dataclass
@@ -78,6 +82,8 @@ class ServerState:
     cancelled: set[int] = field(default_factory=set)
     zygote: Any = None  # socket to the program zygote (isolated judge), None when it is not running
     zygote_pid: int = 0
+    programs: dict[int, Run] = field(default_factory=dict)  # token -> run whose program process lives
+    decide: list[Run] = field(default_factory=list)  # runs whose program process just ended
 
 
 def start_run(
@@ -113,7 +119,7 @@ def start_run(
     )
     started = time.monotonic()
     if mode.startswith("iso_"):
-        pid = _start_isolated(state, spec, slot, result_r)
+        pid = _start_isolated(state, spec, slot, result_r, state.seq)
     else:
         pid = os.fork()
         if pid == 0:
@@ -123,13 +129,16 @@ def start_run(
     os.close(result_w)
     os.set_blocking(result_r, False)
     run = Run(job, mode, slot, uid, pid, spec.nonce, result_r, out_fd, scratch, started + timeout_s, started)
+    if mode.startswith("iso_"):
+        run.token, run.program_exited = state.seq, False
+        state.programs[run.token] = run
     state.runs[pid] = run
     state.counters["runs"] += 1
     state.counters[f"mode_{mode}"] += 1
     sel.register(result_r, selectors.EVENT_READ, run)
 
 
-def _start_isolated(state: ServerState, spec: ChildSpec, slot: int, result_r: int) -> int:
+def _start_isolated(state: ServerState, spec: ChildSpec, slot: int, result_r: int, token: int) -> int:
     """The program process (from the zygote, which never saw a test) and the judge (forked here),
     joined by a socketpair; the scratch dir is the program's, shared with the judge by group."""
     judge_end, program_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -139,7 +148,12 @@ def _start_isolated(state: ServerState, spec: ChildSpec, slot: int, result_r: in
     if state.layers.uid_drop:
         os.chmod(spec.scratch, 0o770)
         spec.uid = isolation.judge_uid(os.getpid(), slot)
-    header = {"uid": program_uid, "scratch": spec.scratch, "limits": dataclasses.asdict(spec.limits)}
+    header = {
+        "uid": program_uid,
+        "scratch": spec.scratch,
+        "limits": dataclasses.asdict(spec.limits),
+        "token": token,
+    }
     zygote.send_job(state.zygote, header, [program_end.fileno(), spec.out_fd, code_fd])
     program_end.close()
     os.close(code_fd)
@@ -232,11 +246,52 @@ def reap(state: ServerState, sel: selectors.BaseSelector) -> None:
             run.sweeps += 1
             swept.append(run)
         # anything else is an orphan we adopted as subreaper: reaped, nothing more to do
-    for run in [*ended, *swept]:
+    for run in ended:
+        if not run.program_exited and run.program_pid:
+            _kill_quietly(run.program_pid)  # the judge is gone: so is the program's turn
+    _decide(state, sel, [*ended, *swept])
+
+
+def _decide(state: ServerState, sel: selectors.BaseSelector, runs: list[Run]) -> None:
+    """Sweep the slot's uid again or finish the run, once its judge and its program have ended."""
+    decide, state.decide = [*runs, *state.decide], []
+    for run in decide:
+        if run.wait_status is None or not run.program_exited or run.sweeping:
+            continue  # the judge or the program process is still running: decide when both ended
         if run.sweeps < 10 and _needs_sweep(state, run):
             _start_sweep(state, run)
         else:
             _finish(state, run, sel)
+
+
+def read_zygote(state: ServerState) -> None:
+    """The zygote's reports: a program process started (its pid) or ended."""
+    while True:
+        try:
+            data = state.zygote.recv(4096, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return
+        if not data:
+            raise RuntimeError("the program zygote is gone")
+        report = json.loads(data)
+        run = state.programs.get(report.get("token"))
+        if run is None:
+            continue
+        if "pid" in report:
+            run.program_pid = int(report["pid"])
+            if run.wait_status is not None or run.timed_out:
+                _kill_quietly(run.program_pid)
+        else:
+            del state.programs[run.token]
+            run.program_exited = True
+            state.decide.append(run)
+
+
+def _kill_quietly(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def _registered(sel: selectors.BaseSelector, fd: int) -> bool:
@@ -254,7 +309,7 @@ def _needs_sweep(state: ServerState, run: Run) -> bool:
         return False  # no per-slot uid: the process group kill is all we have
     if state.layers.pids_cgroup:
         alive = sum(1 for r in state.runs.values() if r.wait_status is None) + len(state.helpers)
-        alive += 1 if state.zygote_pid else 0
+        alive += (1 if state.zygote_pid else 0) + len(state.programs)
         return isolation.cgroup_task_count(state.layers.pids_cgroup) > 1 + alive
     if run.mode.startswith("iso_"):
         return run.sweeps == 0  # the judge cannot sweep the program's uid itself: once, always
@@ -278,6 +333,8 @@ def kill(state: ServerState, run: Run, timed_out: bool) -> None:
     if run.wait_status is not None:
         return
     run.timed_out = run.timed_out or timed_out
+    if run.program_pid and not run.program_exited:
+        _kill_quietly(run.program_pid)
     for target in (lambda: os.killpg(run.pid, signal.SIGKILL), lambda: os.kill(run.pid, signal.SIGKILL)):
         try:
             target()

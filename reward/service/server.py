@@ -83,7 +83,7 @@ def create_app(settings: ServerSettings | None = None, executor: Executor | None
         finally:
             in_flight[0] -= len(items)
         for v in verdicts:
-            metrics.item_done(v.status.value, v.duration_ms / 1000.0, v.cached)
+            metrics.item_done(v.status.value, v.duration_ms / 1000.0, v.cached, v.judge)
         metrics.request_done(200, time.monotonic() - started)
         return JSONResponse({"verdicts": [to_dict(v) for v in verdicts]})
 
