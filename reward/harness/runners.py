@@ -181,12 +181,16 @@ class _Reporter:
             self._emit("test", name=nodeid, outcome=outcome, detail=detail)
 
 
-def run_real_pytest(scratch: pathlib.Path, test_source: str, emit: Emit) -> None:
-    """Run real pytest on the test file next to solution.py (already written) in `scratch`."""
+def run_real_pytest(
+    scratch: pathlib.Path, test_source: str, emit: Emit, basetemp: pathlib.Path | None = None
+) -> None:
+    """Run real pytest on the test file next to solution.py (already written) in `scratch` (the
+    isolated judge: in its private dir, with `basetemp` for tmp_path where the program can reach)."""
     test_path = scratch / "test_solution.py"
     test_path.write_text(test_source, encoding="utf-8", errors="replace")
     (scratch / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     args = [
+        *([f"--basetemp={basetemp}"] if basetemp is not None else []),
         str(test_path),
         "-q",
         "-p",

@@ -22,6 +22,7 @@ from reward.judge import codec
 from reward.judge.channel import Channel, ChannelBroken
 
 _CONTROL_FLOW = frozenset({"KeyboardInterrupt", "SystemExit", "GeneratorExit"})
+_STAR_EXCLUDED = frozenset(dir(builtins)) | {"pytest", "solution"}
 
 
 class ProgramGone(Exception):
@@ -344,11 +345,14 @@ class SolutionModule(types.ModuleType):
 
     def __getattr__(self, name: str) -> Any:
         link = self.__dict__["_rl_link"]
-        if name == "__all__":
+        if name == "__all__":  # `from solution import *`: never a name that shadows a builtin or pytest
             try:
-                return link.get(0, "__all__")
+                names = link.get(0, "__all__")
             except AttributeError:
-                return [n for n in link.value(link.request({"op": "names"})) if not n.startswith("_")]
+                names = [n for n in link.value(link.request({"op": "names"})) if not n.startswith("_")]
+            if type(names) not in (list, tuple):
+                raise TypeError("the program's __all__ is not a list of names")
+            return [n for n in names if type(n) is str and n not in _STAR_EXCLUDED]
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
         return link.get(0, name)

@@ -15,12 +15,13 @@ from typing import Any
 
 from reward.harness import fast_path
 from reward.harness.fixtures import Unsupported
-from reward.harness.runners import _normalize
+from reward.harness.runners import _normalize, run_real_pytest
 from reward.harness.testplan import TestPlan
 from reward.judge.channel import ChannelBroken
 from reward.judge.proxies import Link, ProgramGone, SolutionModule, test_names
 
 Emit = Callable[..., None]
+JUDGE_DIR_SUFFIX = "-judge"  # beside the run's scratch dir, owned by the judge's uid, mode 0700
 
 
 def run(
@@ -55,6 +56,10 @@ def run(
     sys.modules["solution"] = module
     if mode == "iso_check":
         _run_check(link, module, plan, entry_point, namespace, emit)
+    elif mode == "iso_pytest":  # the judge's own dir: the program's process cannot see it
+        run_real_pytest(
+            pathlib.Path(str(shared) + JUDGE_DIR_SUFFIX), test_source, emit, shared / "pytest-tmp"
+        )
     else:
         assert plan.code is not None
         fast_path.run_module(plan.code, namespace, shared, emit, lambda: "")

@@ -249,7 +249,7 @@ def default_mode(state: ServerState, job: dict[str, Any], plan: TestPlan) -> str
     cases whose tests import nothing but the standard library, pytest and the solution (values of
     other packages, numpy arrays say, do not cross the boundary as data)."""
     base = ("fast" if plan.fast else "pytest") if job["kind"] == "pytest" else job["kind"]
-    if state.zygote is None or base == "pytest":
+    if state.zygote is None:
         return base
     if job["kind"] != "stdio" and not _isolatable(job["test"]):
         return base

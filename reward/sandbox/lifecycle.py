@@ -20,6 +20,7 @@ from typing import Any
 
 from reward import protocol
 from reward.harness.testplan import TestPlan
+from reward.judge.runner import JUDGE_DIR_SUFFIX
 from reward.sandbox import isolation, tamper, zygote
 from reward.sandbox.child import ChildSpec, child_main
 from reward.sandbox.judge_child import judge_main
@@ -30,8 +31,15 @@ RESULT_CAP_BYTES = 4 << 20
 OUTPUT_READ_BYTES = 4096
 # Where a run goes when its judge cannot serve the test: the isolated judge falls back to the
 # in-process harness, whose fast path falls back to real pytest (both in the program's process).
-FALLBACK = {"iso_fast": "fast", "iso_check": "check", "iso_stdio": "stdio", "fast": "pytest"}
-JUDGES = {"iso_fast": "isolated", "iso_check": "isolated", "iso_stdio": "isolated", "pytest": "pytest"}
+FALLBACK = {
+    "iso_fast": "fast",
+    "iso_pytest": "pytest",
+    "iso_check": "check",
+    "iso_stdio": "stdio",
+    "fast": "pytest",
+}
+JUDGES = {"iso_fast": "isolated", "iso_pytest": "isolated", "iso_check": "isolated", "iso_stdio": "isolated"}
+JUDGES["pytest"] = "pytest"
 
 
 @dataclass
@@ -145,9 +153,12 @@ def _start_isolated(state: ServerState, spec: ChildSpec, slot: int, result_r: in
     code_fd = os.memfd_create("code", 0)
     os.write(code_fd, spec.code.encode("utf-8", "surrogatepass"))
     program_uid = spec.uid
+    judge_dir = spec.scratch + JUDGE_DIR_SUFFIX
+    os.mkdir(judge_dir, 0o700)
     if state.layers.uid_drop:
         os.chmod(spec.scratch, 0o770)
         spec.uid = isolation.judge_uid(os.getpid(), slot)
+        os.chown(judge_dir, spec.uid, spec.uid)
     header = {
         "uid": program_uid,
         "scratch": spec.scratch,
@@ -361,6 +372,7 @@ def _finish(state: ServerState, run: Run, sel: selectors.BaseSelector) -> None:
         _answer(state, run)
     os.close(run.out_fd)
     shutil.rmtree(run.scratch, ignore_errors=True)
+    shutil.rmtree(run.scratch + JUDGE_DIR_SUFFIX, ignore_errors=True)
     if state.layers.uid_drop:
         isolation.remove_owned(run.uid)
         if run.mode.startswith("iso_"):
