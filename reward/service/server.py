@@ -190,7 +190,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         exit_with_parent(args.parent_pid)
     preload = tuple(p for p in (getattr(args, "preload", "") or "").split(",") if p)
     settings = ServerSettings(workers=args.workers, queue_limit=args.queue_limit, preload=preload)
-    executor = Executor(workers=settings.workers, preload=settings.preload)
+    executor = Executor(
+        workers=settings.workers, preload=settings.preload, judge=getattr(args, "judge", "isolated")
+    )
     try:
         executor.start()
     except Exception as exc:
