@@ -143,8 +143,9 @@ def _normalize(text: str) -> list[str]:
 class _Reporter:
     """pytest plugin: turns reports into the harness's records."""
 
-    def __init__(self, emit: Emit) -> None:
+    def __init__(self, emit: Emit, strict: bool = False) -> None:
         self._emit = emit
+        self._strict = strict  # in the program's process: a skip while the test body runs is not a pass
         self._outcomes: dict[str, tuple[str, str]] = {}
 
     def pytest_collectreport(self, report: Any) -> None:
@@ -164,6 +165,11 @@ class _Reporter:
         if report.when == "call" and hasattr(report, "wasxfail"):
             outcome = "passed" if report.passed else "skipped"  # xpassed / xfailed: not failures
             self._outcomes[nodeid] = (outcome, "")
+        elif report.skipped and self._strict and report.when == "call":
+            self._outcomes[nodeid] = (
+                "error",
+                f"{nodeid}: skipped while the test ran (by the code under test?)",
+            )
         elif report.skipped:
             self._outcomes.setdefault(nodeid, ("skipped", ""))
         elif report.failed:
@@ -182,7 +188,11 @@ class _Reporter:
 
 
 def run_real_pytest(
-    scratch: pathlib.Path, test_source: str, emit: Emit, basetemp: pathlib.Path | None = None
+    scratch: pathlib.Path,
+    test_source: str,
+    emit: Emit,
+    basetemp: pathlib.Path | None = None,
+    strict: bool = False,
 ) -> None:
     """Run real pytest on the test file next to solution.py (already written) in `scratch` (the
     isolated judge: in its private dir, with `basetemp` for tmp_path where the program can reach)."""
@@ -199,4 +209,4 @@ def run_real_pytest(
         "-o",
         "console_output_style=classic",
     ]
-    pytest.main(args, plugins=[_Reporter(emit)])
+    pytest.main(args, plugins=[_Reporter(emit, strict)])

@@ -199,7 +199,7 @@ def _prepare_process(spec: ChildSpec) -> None:
 def _dispatch(spec: ChildSpec, solution_path: str, emit: Callable[..., None]) -> None:
     scratch = pathlib.Path(spec.scratch)
     if spec.mode == "pytest":
-        runners.run_real_pytest(scratch, spec.test_source, emit)
+        runners.run_real_pytest(scratch, spec.test_source, emit, strict=True)
         return
     namespace = make_comparators(spec.trusted_files, spec.trusted_types)
     if spec.mode == "stdio":
