@@ -34,7 +34,7 @@ class Link:
 
     def __init__(self, fd: int, test_names: frozenset[str]) -> None:
         self.channel = Channel(fd, self._serve)
-        self.test_names = test_names  # class names the test mentions: their objects answer ==, <, in
+        self.test_names = test_names  # names the test uses: objects of such classes answer ==, <, in
         self.remotes: dict[int, Remote] = {}
         self.callables: list[tuple[Callable[..., Any], inspect.Signature | None]] = []
         self.exceptions: dict[tuple[str, str], type] = {}
@@ -204,7 +204,7 @@ def _builtin_base(cls: type) -> str:
     return "Exception"
 
 
-def test_names(source: str) -> frozenset[str]:
+def names_used_by(source: str) -> frozenset[str]:
     """Identifiers a test source uses (names, attributes, imported names), minus the builtins."""
     try:
         tree = ast.parse(source)

@@ -18,7 +18,7 @@ from reward.harness.fixtures import Unsupported
 from reward.harness.runners import _normalize, run_real_pytest
 from reward.harness.testplan import TestPlan
 from reward.judge.channel import ChannelBroken
-from reward.judge.proxies import Link, ProgramGone, SolutionModule, test_names
+from reward.judge.proxies import Link, ProgramGone, SolutionModule, names_used_by
 
 Emit = Callable[..., None]
 JUDGE_DIR_SUFFIX = "-judge"  # beside the run's scratch dir, owned by the judge's uid, mode 0700
@@ -35,7 +35,7 @@ def run(
     emit: Emit,
 ) -> None:
     """Everything after the judge entered its own sandbox. Returns when the verdict records are out."""
-    link = Link(fd, test_names(test_source))
+    link = Link(fd, names_used_by(test_source))
     try:
         first = link.channel.receive()
     except ChannelBroken:

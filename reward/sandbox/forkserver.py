@@ -27,7 +27,7 @@ from reward.harness.testplan import (
     plan_pytest,
     plan_stdio,
 )
-from reward.judge.proxies import test_names
+from reward.judge.proxies import names_used_by
 from reward.sandbox import guard, isolation, lifecycle, preload, zygote
 from reward.sandbox.child import protected_snapshot
 from reward.sandbox.lifecycle import SCRATCH_ROOT, ServerState
@@ -265,7 +265,7 @@ _SHARED_PROCESS_NAMES = frozenset(
 
 
 def _isolatable(test: str) -> bool:
-    return imported_roots(test) <= _ISOLATABLE_IMPORTS and not (test_names(test) & _SHARED_PROCESS_NAMES)
+    return imported_roots(test) <= _ISOLATABLE_IMPORTS and not (names_used_by(test) & _SHARED_PROCESS_NAMES)
 
 
 def _leave_cgroup(path: str) -> None:
