@@ -132,7 +132,7 @@ class Executor:
         self._ctl_w = ctl_w
         self.stats["restarts"] += 1 if self._generation else 0
         self._generation += 1
-        self.info = {k: first[k] for k in ("pid", "layers", "uid_base", "preloaded")}
+        self.info = {k: first[k] for k in ("pid", "layers", "uid_base", "preloaded", "judge", "zygote_pid")}
         threading.Thread(
             target=self._read_loop,
             args=(reader, self._proc, ctl_w, self._generation),

@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             "uid_base": isolation.sandbox_uid(os.getpid(), 0),
             "preloaded": optional,
             "judge": args.judge,
+            "zygote_pid": state.zygote_pid,
         },
     )
     try:

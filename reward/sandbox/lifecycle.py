@@ -209,7 +209,7 @@ def _reply_early(state: ServerState, run: Run) -> None:
     records = _records(run)
     if not any(r.get("t") == "done" for r in records) or any(r.get("t") == "fallback" for r in records):
         return
-    if run.job["id"] in state.cancelled:
+    if run.job["id"] in state.cancelled or run.timed_out:
         return
     end = RunEnd(None, False, False, (time.monotonic() - run.started) * 1000.0)
     send_result(state, run.job, _summary(run, records, end))
@@ -344,13 +344,13 @@ def kill(state: ServerState, run: Run, timed_out: bool) -> None:
     if run.wait_status is not None:
         return
     run.timed_out = run.timed_out or timed_out
-    if run.program_pid and not run.program_exited:
-        _kill_quietly(run.program_pid)
     for target in (lambda: os.killpg(run.pid, signal.SIGKILL), lambda: os.kill(run.pid, signal.SIGKILL)):
         try:
             target()
         except OSError:
             pass
+    if run.program_pid and not run.program_exited:  # after the judge: it must not see the program
+        _kill_quietly(run.program_pid)  # end first and report that as the program's error
 
 
 def enforce_deadlines(state: ServerState) -> None:

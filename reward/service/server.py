@@ -97,6 +97,8 @@ def create_app(settings: ServerSettings | None = None, executor: Executor | None
             "in_flight": in_flight[0],
             "queue_limit": queue_limit,
             "forkserver_pid": ex.info.get("pid"),
+            "judge": ex.info.get("judge", ""),
+            "zygote_pid": ex.info.get("zygote_pid", 0),
             "preloaded": ex.info.get("preloaded", []),
         }
         return JSONResponse(body, status_code=200 if alive else 503)
