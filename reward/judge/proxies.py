@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import inspect
 import sys
 import types
@@ -204,6 +205,7 @@ def _builtin_base(cls: type) -> str:
     return "Exception"
 
 
+@functools.lru_cache(maxsize=512)  # filled in the fork server, inherited by each judge
 def names_used_by(source: str) -> frozenset[str]:
     """Identifiers a test source uses (names, attributes, imported names), minus the builtins."""
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import gc
 import hashlib
 import importlib.util
@@ -265,6 +266,7 @@ _SHARED_PROCESS_NAMES = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=PLAN_CACHE)
 def _isolatable(test: str) -> bool:
     return imported_roots(test) <= _ISOLATABLE_IMPORTS and not (names_used_by(test) & _SHARED_PROCESS_NAMES)
 
