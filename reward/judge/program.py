@@ -62,7 +62,7 @@ _OPS: dict[str, Callable[..., Any]] = {
     "__call__": lambda obj, *a: obj(*a),
     "__setattr__": setattr,
     "__delattr__": delattr,
-    "__instancecheck__": lambda cls, obj: isinstance(obj, cls),
+    "__instancecheck__": lambda cls, obj: isinstance(cls, type) and isinstance(obj, cls),
 }
 for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and", "or", "xor", "matmul"):
     _fn = getattr(operator, _name + "_" if _name in ("and", "or") else _name)

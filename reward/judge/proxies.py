@@ -310,7 +310,23 @@ class Remote:
         return value
 
     def __instancecheck__(self, obj: Any) -> bool:
-        return type(obj) is Remote and self._rl_link.op(self._rl_id, "__instancecheck__", obj) is True
+        """isinstance(x, solution.Cls): the program's answer for its own objects and for data; a
+        namedtuple it returned (a judge-made class by value) is an instance of the program's class
+        of the same name and fields."""
+        if type(obj) is not Remote and isinstance(obj, tuple) and hasattr(type(obj), "_fields"):
+            if type(obj).__name__ != self._rl_name:
+                return False
+            try:
+                fields = self._rl_link.get(self._rl_id, "_fields")
+            except AttributeError:
+                return False
+            return type(fields) is tuple and fields == getattr(type(obj), "_fields", None)
+        if type(obj) is not Remote:
+            try:
+                codec.encode(obj)
+            except codec.NotData:  # a judge-side object: never an instance of a program class
+                return False
+        return self._rl_link.op(self._rl_id, "__instancecheck__", obj) is True
 
     def __enter__(self) -> Any:
         return self._rl_link.op(self._rl_id, "__enter__")

@@ -138,3 +138,13 @@ def test_tests_the_boundary_cannot_serve_run_in_process(executor):
     )
     assert [(v.status, v.judge) for v in verdicts] == [(VerdictStatus.PASS, "in_process")] * 2
     assert executor.ping()["counters"].get("fallbacks", 0) >= 1  # the second one: found at run time
+
+
+def test_namedtuples_cross_by_value_and_stay_instances_of_the_programs_class(executor):
+    code = "from collections import namedtuple\nPoint = namedtuple('Point', 'x y')\ndef mid(a, b):\n    return Point((a.x + b.x) / 2, (a.y + b.y) / 2)\n"
+    test = (
+        "from solution import Point, mid\n\ndef test_mid():\n    m = mid(Point(0, 0), Point(2, 4))\n"
+        "    assert isinstance(m, Point) and m == (1, 2) and m.y == 2\n    assert not isinstance((1, 2), Point)\n"
+    )
+    verdict = executor.score([ScoreItem(completion=code, test=test)])[0]
+    assert (verdict.status, verdict.judge) == (VerdictStatus.PASS, "isolated"), verdict.detail
