@@ -123,3 +123,13 @@ def test_reward_comes_from_the_shared_function():
     assert reward_from_verdict(fail, RewardMode.PASS_FRACTION) == 0.5
     infra = verdict_from_summary({"status": "infra_error"})
     assert infra.status is VerdictStatus.INFRA_ERROR and reward_from_verdict(infra) is None
+
+
+def test_bad_test_is_dropped_like_infra_error_and_keeps_the_judge():
+    bad = verdict_from_summary({"status": "bad_test", "detail": "bad test: does not compile"})
+    assert bad.status is VerdictStatus.BAD_TEST and reward_from_verdict(bad) is None
+    assert reward_from_verdict(bad, RewardMode.PASS_FRACTION) is None
+    judged = verdict_from_summary(
+        {**summarize(_done(_tests("passed")), RunEnd(EXIT_OK), ""), "judge": "isolated"}
+    )
+    assert judged.judge == "isolated"
