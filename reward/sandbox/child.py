@@ -7,11 +7,13 @@ program that rebinds module globals cannot change what gets reported.
 
 from __future__ import annotations
 
+import _signal
 import importlib.abc
 import importlib.util
 import os
 import pathlib
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -194,6 +196,27 @@ def _prepare_process(spec: ChildSpec) -> None:
     sys.path[:0] = [spec.scratch]
     with open(os.path.join(spec.scratch, "solution.py"), "w", encoding="utf-8", errors="replace") as f:
         f.write(spec.code)
+    _frameless_signals()
+
+
+def _frameless_signals(
+    _signal_module: Any = _signal, _install: Any = _signal.signal, _callable: Any = callable
+) -> None:
+    """The program's signal handlers get no frame: the interrupted frame of a handler started with
+    `signal.raise_signal` is the harness's, and its f_back/f_locals reach the test's locals and the
+    record writer (RELIABILITY.md). Both `signal.signal` and `_signal.signal` install a wrapper."""
+
+    def install(signalnum: Any, handler: Any) -> Any:
+        if not _callable(handler):
+            return _install(signalnum, handler)
+
+        def frameless(signum: int, frame: Any, _handler: Any = handler) -> Any:
+            return _handler(signum, None)
+
+        return _install(signalnum, frameless)
+
+    _signal_module.signal = install
+    signal.signal = install
 
 
 def _dispatch(spec: ChildSpec, solution_path: str, emit: Callable[..., None]) -> None:

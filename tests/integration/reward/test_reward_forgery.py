@@ -29,6 +29,11 @@ def test_b():
     assert add(3, 4) == expected
 """
 
+# The same, with tests the isolated judge hands to the in-process harness (they patch process state).
+EXPECTED_TEST_IN_PROCESS = EXPECTED_TEST.replace(
+    "def test_a():", "def test_a(monkeypatch):\n    monkeypatch.setenv('X', '1')"
+).replace("def test_b():", "def test_b(monkeypatch):\n    monkeypatch.setenv('X', '1')")
+
 # A signal handler receives the interrupted frame; from there every caller's locals.
 _WALK = """\
 import signal, sys, os
@@ -174,6 +179,8 @@ STAR_FORGERY = "def sorted(xs):\n    return xs\ndef order(xs):\n    return xs\n"
 FORGERIES = {
     "signal_handler_reads_expected": (SIGNAL_READS_EXPECTED, EXPECTED_TEST),
     "signal_handler_calls_the_record_writer": (SIGNAL_CALLS_EMIT, EXPECTED_TEST),
+    "signal_handler_reads_expected_in_process": (SIGNAL_READS_EXPECTED, EXPECTED_TEST_IN_PROCESS),
+    "signal_handler_calls_the_record_writer_in_process": (SIGNAL_CALLS_EMIT, EXPECTED_TEST_IN_PROCESS),
     "rebinds_math_isclose": (PATCH_ISCLOSE, ISCLOSE_TEST),
     "rebinds_counter_eq": (PATCH_COUNTER, COUNTER_TEST),
     "fake_pytest_in_sys_modules": (FAKE_PYTEST, LATE_PYTEST_TEST),
@@ -211,6 +218,8 @@ def forged(client):
 @pytest.mark.parametrize("name", list(FORGERIES))
 def test_forgery_is_never_a_pass(forged, name):
     verdict = forged[name]
+    if name.endswith("_in_process"):  # the fallback really ran it (not the isolated judge)
+        assert getattr(verdict, "judge", "in_process") == "in_process"
     assert verdict.status in (VerdictStatus.FAIL, VerdictStatus.ERROR), (verdict.status, verdict.detail)
 
 
