@@ -173,6 +173,7 @@ class Executor:
         cgroup = self.info.get("layers", {}).get("pids_cgroup")
         if cgroup and os.path.exists(cgroup):
             isolation.remove_cgroup(cgroup)
+        isolation.remove_memory_cgroups(self.info.get("layers", {}).get("memory_cgroup", ""))
         self._fail_pending("executor closed")
 
     @property
@@ -299,6 +300,7 @@ class Executor:
             pass
         if cgroup:
             isolation.remove_cgroup(cgroup)
+        isolation.remove_memory_cgroups(self.info.get("layers", {}).get("memory_cgroup", ""))
 
     def ping(self, timeout_s: float = 5.0) -> dict[str, Any]:
         """The fork server's counters (runs, sweeps, fallbacks) and queue; {} if it does not answer."""

@@ -52,6 +52,7 @@ class ChildSpec:
     trusted_types: frozenset[type]
     guard_enabled: bool
     snapshot: tamper.Snapshot
+    memory_cgroup: str = ""  # the slot's memory cgroup to join before the sandbox ("" = none)
 
 
 def make_emit(
@@ -101,6 +102,8 @@ def child_main(spec: ChildSpec, arm: Callable[[guard.GuardConfig], None], _exit:
 def _child_body(spec: ChildSpec, arm: Callable[[guard.GuardConfig], None], _exit: Any) -> None:
     ru0 = _usage()
     try:
+        if spec.memory_cgroup:
+            isolation.join_memory_cgroup(spec.memory_cgroup)
         if spec.layers.mountns and not isolation.private_tmp(spec.scratch):
             raise isolation.SandboxUnavailable("no private /tmp for the run")
         fd = isolation.enter_child(

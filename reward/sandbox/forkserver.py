@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if layers.pids_cgroup:
             _leave_cgroup(layers.pids_cgroup)  # kills and reaps whatever is left in it
+        isolation.remove_memory_cgroups(layers.memory_cgroup)
     return 0
 
 

@@ -62,6 +62,8 @@ class Layers:
     audit_guard: bool = False  # in-process guard against frame inspection, ctypes, spawning
     hidden_dirs: list[str] = field(default_factory=list)
     importable_dirs: list[str] = field(default_factory=list)  # left visible, read-only, in hidden dirs
+    memory_cgroup: str = ""  # per-slot memory cgroups under this path ("" = none, see the reason)
+    memory_cgroup_reason: str = ""  # why there is none
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,6 +82,7 @@ def setup_server(workers: int, nproc_per_run: int, hide: bool = True) -> Layers:
     layers.subreaper = _call(_libc.prctl, _PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     layers.uid_drop = os.geteuid() == 0
     layers.pids_cgroup = _join_pids_cgroup(workers * (nproc_per_run + 4) + 16)
+    layers.memory_cgroup, layers.memory_cgroup_reason = make_memory_cgroups(min(workers, JUDGE_UID_OFFSET))
     layers.netns = _call(_libc.unshare, _CLONE_NEWNET) == 0
     layers.ipcns = _call(_libc.unshare, _CLONE_NEWIPC) == 0
     if os.geteuid() == 0 and _call(_libc.unshare, _CLONE_NEWNS) == 0:
@@ -246,6 +249,64 @@ def _read(path: str) -> str:
 def _write(path: str, text: str) -> None:
     with open(path, "w") as f:
         f.write(text)
+
+
+MEMORY_V1_ROOT = "/sys/fs/cgroup/memory"
+MEMORY_SLACK_BYTES = 256 << 20  # over the job's memory_mb: copy-on-write pages of the preloaded heap
+
+
+def make_memory_cgroups(slots: int) -> tuple[str, str]:
+    """A memory cgroup per worker slot (cgroup v1 `memory.limit_in_bytes`: it counts the memfd and
+    tmpfs pages a run writes, which RLIMIT_AS does not). Returns (base path, "") or ("", why not)."""
+    if not os.path.exists(os.path.join(MEMORY_V1_ROOT, "memory.limit_in_bytes")):
+        return "", "no cgroup v1 memory controller at /sys/fs/cgroup/memory (v2 memory.max: not implemented)"
+    base = os.path.join(MEMORY_V1_ROOT, f"rlcoder-reward-{os.getpid()}")
+    try:
+        os.mkdir(base)
+        for slot in range(slots):
+            os.mkdir(os.path.join(base, f"s{slot}"))
+    except OSError as exc:
+        remove_memory_cgroups(base)
+        return "", f"cannot create memory cgroups: {exc}"
+    return base, ""
+
+
+def memory_slot(base: str, slot: int) -> str:
+    return os.path.join(base, f"s{slot}")
+
+
+def set_memory_limit(path: str, limit_bytes: int) -> int:
+    """Set a slot's limit before its run; returns the slot's OOM-kill count so far."""
+    try:
+        _write(os.path.join(path, "memory.limit_in_bytes"), str(limit_bytes))
+    except OSError:
+        pass  # usage above the new limit (pages of the last run not yet reclaimed): keep the old one
+    return memory_oom_kills(path)
+
+
+def memory_oom_kills(path: str) -> int:
+    for line in _read(os.path.join(path, "memory.oom_control")).splitlines():
+        if line.startswith("oom_kill "):
+            return int(line.split()[1])
+    return 0
+
+
+def join_memory_cgroup(path: str) -> None:
+    """Move this (forked, still root) process into a slot's memory cgroup."""
+    _write(os.path.join(path, "cgroup.procs"), str(os.getpid()))
+
+
+def remove_memory_cgroups(base: str) -> None:
+    if not base or not os.path.isdir(base):
+        return
+    for entry in os.listdir(base):
+        sub = os.path.join(base, entry)
+        if entry.startswith("s") and os.path.isdir(sub):
+            remove_cgroup(sub, wait_s=2.0)
+    try:
+        os.rmdir(base)
+    except OSError:
+        pass
 
 
 # ---------------------------------------------------------------------------------------------

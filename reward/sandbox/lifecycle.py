@@ -67,6 +67,8 @@ class Run:
     token: int = 0  # the run's number, as the zygote reports its program process
     program_pid: int = 0  # isolated judge: the program process (a child of the zygote)
     program_exited: bool = True  # isolated judge: False until the zygote reported its exit
+    memory_cgroup: str = ""  # the slot's memory cgroup ("" = none)
+    oom_kills_before: int = 0
 
 
 @dataclass
@@ -107,6 +109,16 @@ def start_run(
     out_fd = os.memfd_create("out", 0)
     result_r, result_w = os.pipe()
     timeout_s = float(job["timeout_s"])
+    memory_cgroup = (
+        isolation.memory_slot(state.layers.memory_cgroup, slot) if state.layers.memory_cgroup else ""
+    )
+    oom_before = (
+        isolation.set_memory_limit(
+            memory_cgroup, int(job["memory_mb"]) * (1 << 20) + isolation.MEMORY_SLACK_BYTES
+        )
+        if memory_cgroup
+        else 0
+    )
     spec = ChildSpec(
         mode=mode,
         plan=plan,
@@ -124,6 +136,7 @@ def start_run(
         trusted_types=state.trusted_types,
         guard_enabled=state.guard_enabled,
         snapshot=state.snapshot,
+        memory_cgroup=memory_cgroup,
     )
     started = time.monotonic()
     if mode.startswith("iso_"):
@@ -137,6 +150,7 @@ def start_run(
     os.close(result_w)
     os.set_blocking(result_r, False)
     run = Run(job, mode, slot, uid, pid, spec.nonce, result_r, out_fd, scratch, started + timeout_s, started)
+    run.memory_cgroup, run.oom_kills_before = spec.memory_cgroup, oom_before
     if mode.startswith("iso_"):
         run.token, run.program_exited = state.seq, False
         state.programs[run.token] = run
@@ -164,6 +178,7 @@ def _start_isolated(state: ServerState, spec: ChildSpec, slot: int, result_r: in
         "scratch": spec.scratch,
         "limits": dataclasses.asdict(spec.limits),
         "token": token,
+        "memory_cgroup": spec.memory_cgroup,
     }
     zygote.send_job(state.zygote, header, [program_end.fileno(), spec.out_fd, code_fd])
     program_end.close()
@@ -218,6 +233,12 @@ def _reply_early(state: ServerState, run: Run) -> None:
 
 def _summary(run: Run, records: list[dict[str, Any]], end: RunEnd) -> dict[str, Any]:
     summary = summarize(records, end, _output_tail(run.out_fd))
+    if (
+        run.memory_cgroup
+        and summary["status"] not in ("pass", "infra_error", "timeout")
+        and isolation.memory_oom_kills(run.memory_cgroup) > run.oom_kills_before
+    ):
+        summary["status"], summary["detail"] = "memory", "memory limit hit (the run's memory cgroup)"
     summary["mode"] = run.mode
     summary["judge"] = JUDGES.get(run.mode, "in_process")
     t0 = run.job.get("_t_recv", run.started)

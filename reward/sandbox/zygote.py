@@ -124,6 +124,8 @@ def _program_main(header: dict[str, Any], fds: list[int], layers: isolation.Laye
         os.close(code_fd)
         limits = isolation.ChildLimits(**header["limits"])
         scratch = header["scratch"]
+        if header.get("memory_cgroup"):
+            isolation.join_memory_cgroup(header["memory_cgroup"])
         if layers.mountns and not isolation.private_tmp(scratch):
             raise isolation.SandboxUnavailable("no private /tmp for the run")
         fd = isolation.enter_child(header["uid"], limits, scratch, out_fd, channel_fd, layers)

@@ -239,6 +239,18 @@ def test_the_sandbox_failure_exit_code_is_the_programs_error(client):
     assert verdict.status is VerdictStatus.ERROR, verdict.detail
 
 
+def test_memfd_memory_counts_against_the_limit(client):
+    """memfd pages are outside RLIMIT_AS: 1.2 GB of them under a 256 MB limit, then a right answer."""
+    bomb = (
+        "import os\nfds = []\nfor i in range(40):\n    fd = os.memfd_create('m%d' % i)\n"
+        "    os.write(fd, b'x' * (30 << 20))\n    fds.append(fd)\ndef add(a, b):\n    return a + b\n"
+    )
+    verdict = client.score_sync(
+        [ScoreItem(completion=bomb, test=EXPECTED_TEST, memory_mb=256, timeout_s=20)]
+    )[0]
+    assert verdict.status is VerdictStatus.MEMORY, verdict.detail
+
+
 def test_neighbours_do_not_see_each_others_files(client):
     """Two runs at once: the first leaves a file in /tmp and waits, the second looks for it."""
     writer = (
