@@ -50,7 +50,10 @@ def make_items(start: int, count: int) -> list[tuple[ScoreItem, frozenset[str] |
         if i % 100 == 99:
             h = SLOW_HOSTILE[(i // 100) % len(SLOW_HOSTILE)]
             out.append(
-                (ScoreItem(completion=h.code + tag, test=h.test, timeout_s=0.3, item_id=h.name), h.allowed)
+                (
+                    ScoreItem(completion=h.code + tag, test=h.test, timeout_s=0.3, item_id=h.name),
+                    h.allowed_for("isolated"),
+                )
             )
         elif i % 5 == 4:
             h = FAST_HOSTILE[(i // 5) % len(FAST_HOSTILE)]
@@ -61,7 +64,7 @@ def make_items(start: int, count: int) -> list[tuple[ScoreItem, frozenset[str] |
                 memory_mb=h.memory_mb,
                 item_id=h.name,
             )
-            out.append((item, h.allowed))
+            out.append((item, h.allowed | h.allowed_for("isolated")))  # either judge may decide
         else:
             p = ordinary[k]
             out.append((ScoreItem(completion=p.code + tag, test=p.test, item_id=p.name), None))
@@ -105,9 +108,16 @@ def children_of(pid: int) -> list[int]:
     return kids
 
 
-def wait_idle(fs_pid: int, timeout_s: float = 30.0) -> None:
+def busy_children(fs_pid: int, zygote_pid: int) -> list[int]:
+    """The fork server's children besides the program zygote, and the zygote's (program processes)."""
+    return [p for p in children_of(fs_pid) if p != zygote_pid] + (
+        children_of(zygote_pid) if zygote_pid else []
+    )
+
+
+def wait_idle(fs_pid: int, zygote_pid: int, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and (children_of(fs_pid) or sandbox_processes(fs_pid)):
+    while time.monotonic() < deadline and (busy_children(fs_pid, zygote_pid) or sandbox_processes(fs_pid)):
         time.sleep(0.1)
 
 
@@ -122,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     wrong: list[tuple[str, str]] = []
     started = time.perf_counter()
     with RewardService(workers=args.workers, queue_limit=4096) as svc:
-        fs_pid = int(httpx.get(f"{svc.url}/healthz").json()["forkserver_pid"])
+        health = httpx.get(f"{svc.url}/healthz").json()
+        fs_pid, zygote_pid = int(health["forkserver_pid"]), int(health.get("zygote_pid") or 0)
         client = RewardClient(svc.url, max_concurrency=8, batch_size=25)
         counts: dict[str, int] = {}
         for start in range(0, args.executions, args.chunk):
@@ -133,19 +144,21 @@ def main(argv: list[str] | None = None) -> int:
                 if allowed is not None and verdict.status.value not in allowed:
                     wrong.append((item.item_id, verdict.status.value))
             done = start + len(batch)
-            wait_idle(fs_pid)  # verdicts precede the reaping of their runs: sample a quiet server
+            wait_idle(fs_pid, zygote_pid)  # verdicts precede the reaping of their runs: sample a quiet server
             point = {
                 "executions": done,
                 "server_rss_mb": round(rss_mb(svc.pid), 1),
                 "forkserver_rss_mb": round(rss_mb(fs_pid), 1),
                 "forkserver_fds": fd_count(fs_pid),
+                "zygote_rss_mb": round(rss_mb(zygote_pid), 1) if zygote_pid else 0.0,
+                "zygote_fds": fd_count(zygote_pid) if zygote_pid else 0,
                 "elapsed_s": round(time.perf_counter() - started, 1),
             }
             samples_out.append(point)
             print(json.dumps(point), flush=True)
-        wait_idle(fs_pid)
+        wait_idle(fs_pid, zygote_pid)
         leftover = sandbox_processes(fs_pid)
-        children = children_of(fs_pid)
+        children = busy_children(fs_pid, zygote_pid)
         scratch = os.listdir(f"/proc/{fs_pid}/root/tmp/rlsbx")
         final = client.score_sync(
             [ScoreItem(completion=samples.GOOD_ADD + "# final\n", test=samples.ADD_TEST)]
@@ -163,7 +176,7 @@ def summarize(points, counts, wrong, leftover, children, scratch, final_status) 
     settled = points[len(points) // 5 :] or points  # after warm-up (caches fill, allocator settles)
     growth = {
         key: round(settled[-1][key] - settled[0][key], 1)
-        for key in ("server_rss_mb", "forkserver_rss_mb", "forkserver_fds")
+        for key in ("server_rss_mb", "forkserver_rss_mb", "forkserver_fds", "zygote_rss_mb", "zygote_fds")
     }
     result = {
         "executions": points[-1]["executions"] if points else 0,
@@ -188,6 +201,8 @@ def summarize(points, counts, wrong, leftover, children, scratch, final_status) 
         and growth["forkserver_rss_mb"] < 5
         and growth["server_rss_mb"] < 30
         and growth["forkserver_fds"] == 0
+        and growth["zygote_rss_mb"] < 5
+        and growth["zygote_fds"] == 0
     )
     return result
 

@@ -32,7 +32,8 @@ class Executor:
     """Runs ScoreItems in the sandbox. Use as a context manager, or call start() and close().
 
     `guard=False` turns off the in-process audit guard (to test the OS layers alone); `hide_dirs=False`
-    leaves data directories visible; `preload` names extra packages the sandbox can import."""
+    leaves data directories visible; `preload` names extra packages to import ahead (a speed-up);
+    `judge="in_process"` runs tests in the program's process as before the isolated judge."""
 
     max_code_bytes = 1_000_000  # larger extracted programs get `error` without running
     startup_timeout_s = 120.0
@@ -47,7 +48,9 @@ class Executor:
         hide_dirs: bool = True,
         guard: bool = True,
         preload: tuple[str, ...] = (),
+        judge: str = "isolated",
     ) -> None:
+        self.judge = judge  # "isolated" (the default judge) or "in_process" (the old harness, for benches)
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.max_timeout_s = max_timeout_s
         self.max_memory_mb = max_memory_mb
@@ -106,6 +109,7 @@ class Executor:
         args += [] if self._hide_dirs else ["--no-hide"]
         args += [] if self._guard else ["--no-guard"]
         args += ["--preload", ",".join(self._preload)] if self._preload else []
+        args += ["--judge", self.judge]
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
         self._proc = subprocess.Popen(
             args,
@@ -128,7 +132,7 @@ class Executor:
         self._ctl_w = ctl_w
         self.stats["restarts"] += 1 if self._generation else 0
         self._generation += 1
-        self.info = {k: first[k] for k in ("pid", "layers", "uid_base", "preloaded")}
+        self.info = {k: first[k] for k in ("pid", "layers", "uid_base", "preloaded", "judge", "zygote_pid")}
         threading.Thread(
             target=self._read_loop,
             args=(reader, self._proc, ctl_w, self._generation),
@@ -169,6 +173,7 @@ class Executor:
         cgroup = self.info.get("layers", {}).get("pids_cgroup")
         if cgroup and os.path.exists(cgroup):
             isolation.remove_cgroup(cgroup)
+        isolation.remove_memory_cgroups(self.info.get("layers", {}).get("memory_cgroup", ""))
         self._fail_pending("executor closed")
 
     @property
@@ -295,6 +300,7 @@ class Executor:
             pass
         if cgroup:
             isolation.remove_cgroup(cgroup)
+        isolation.remove_memory_cgroups(self.info.get("layers", {}).get("memory_cgroup", ""))
 
     def ping(self, timeout_s: float = 5.0) -> dict[str, Any]:
         """The fork server's counters (runs, sweeps, fallbacks) and queue; {} if it does not answer."""

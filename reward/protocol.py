@@ -67,16 +67,20 @@ class Reader:
 
 
 def parse_records(data: bytes, nonce: str) -> list[dict[str, Any]]:
-    """The child's authenticated records, in order; anything else on the channel is dropped."""
+    """The child's authenticated records, in order; anything else on the channel is dropped. A record
+    starts at its nonce wherever that is (junk without a newline before it cannot hide it) and ends
+    at the next newline (the writer escapes every control character inside)."""
     prefix = nonce.encode() + b" "
     records = []
-    for line in data.split(b"\n"):
-        if not line.startswith(prefix):
-            continue
+    start = data.find(prefix)
+    while start != -1:
+        end = data.find(b"\n", start)
+        body = data[start + len(prefix) : end if end != -1 else len(data)]
         try:
-            record = json.loads(line[len(prefix) :].decode("utf-8", "replace"))
+            record = json.loads(body.decode("utf-8", "replace"))
         except ValueError:
-            continue
+            record = None
         if isinstance(record, dict):
             records.append(record)
+        start = data.find(prefix, start + len(prefix))
     return records

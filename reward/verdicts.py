@@ -12,7 +12,7 @@ from typing import Any
 from rlcoder.records import Verdict, VerdictStatus
 
 OUTPUT_TAIL_CHARS = 2000
-EXIT_SANDBOX_FAILED = 70  # the child could not enter the sandbox: infra, never the program's fault
+EXIT_SANDBOX_FAILED = 70  # the child could not enter the sandbox (it never sent `ready`)
 
 
 @dataclass
@@ -26,18 +26,33 @@ class RunEnd:
 
 
 def summarize(records: list[dict[str, Any]], end: RunEnd, output: str) -> dict[str, Any]:
-    """A dict with Verdict's fields (status as its string value) for one run."""
+    """A dict with Verdict's fields (status as its string value) for one run.
+
+    The judge's count decides: total is what was collected, and a collected test without an outcome
+    record (dropped, never run) is not a pass. A record with a malformed field makes the run `error`
+    (only the program can have written it), never an exception here."""
+    records = [r for r in records if isinstance(r, dict)]
     tests = [r for r in records if r.get("t") == "test"]
     counted = [r for r in tests if r.get("outcome") != "skipped"]
     passed = sum(1 for r in counted if r.get("outcome") == "passed")
-    collected = next((int(r.get("total", 0)) for r in records if r.get("t") == "collected"), None)
+    collected = next((_int(r.get("total")) for r in records if r.get("t") == "collected"), None)
     skipped = len(tests) - len(counted)
     done = next((r for r in records if r.get("t") == "done"), None)
     errors = [r for r in records if r.get("t") in ("error", "abort")]
-    total = len(counted) if done is not None else max((collected or 0) - skipped, len(counted))
-    run_ms = float(done.get("run_ms", end.wall_ms)) if done is not None else end.wall_ms
+    if collected is not None and collected < 0:
+        errors.append({"detail": "malformed record on the result channel"})
+    total = max((collected or 0) - skipped, len(counted))
+    if done is not None and collected is not None and len(tests) < collected:
+        errors.append({"detail": f"{collected - len(tests)} collected tests reported no outcome"})
+    run_ms = _float(done.get("run_ms"), end.wall_ms) if done is not None else end.wall_ms
     failures = [r for r in counted if r.get("outcome") != "passed"]
-    status, detail = _status(done, errors, failures, end, total, output)
+    infra = next((r for r in records if r.get("t") == "infra"), None)
+    if infra is not None:
+        status, detail = VerdictStatus.INFRA_ERROR, str(infra.get("detail", "sandbox set-up failed"))
+    elif not any(r.get("t") == "ready" for r in records) and done is None and not end.timed_out:
+        status, detail = VerdictStatus.INFRA_ERROR, "the sandboxed process failed before the program started"
+    else:
+        status, detail = _status(done, errors, failures, end, total, output)
     if status == VerdictStatus.PASS:
         detail = ""
     tail = _tail(failures, errors, output)
@@ -93,12 +108,18 @@ def _abnormal_end(end: RunEnd, output: str, first: str) -> tuple[VerdictStatus, 
             return VerdictStatus.MEMORY, f"killed by {signal.Signals(sig).name} after a memory error"
         return VerdictStatus.ERROR, f"killed by signal {_signame(sig)}" + (f"; {first}" if first else "")
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
-    if code == EXIT_SANDBOX_FAILED:
-        return VerdictStatus.INFRA_ERROR, "the sandboxed child could not drop privileges or set limits"
     return (
         VerdictStatus.ERROR,
         f"the program ended the process (exit status {code}) before the tests finished",
     )
+
+
+def _int(value: Any) -> int:
+    return value if type(value) is int else -1
+
+
+def _float(value: Any, default: float) -> float:
+    return float(value) if type(value) in (int, float) else default
 
 
 def _signame(sig: int) -> str:
@@ -126,6 +147,7 @@ def verdict_from_summary(summary: dict[str, Any], item_id: str = "", cached: boo
         detail=str(summary.get("detail", "")),
         item_id=item_id,
         cached=cached,
+        judge=str(summary.get("judge", "")),
     )
 
 

@@ -31,6 +31,7 @@ class VerdictStatus(str, enum.Enum):
     MEMORY = "memory"  # memory limit hit
     NO_CODE = "no_code"  # nothing to run in the completion
     INFRA_ERROR = "infra_error"  # the sandbox or service failed: not the model's fault, never a 0 reward
+    BAD_TEST = "bad_test"  # the tests do not compile/collect or need a missing module: dropped, counted apart
 
 
 class TestKind(str, enum.Enum):
@@ -215,12 +216,13 @@ class Verdict:
     detail: str = ""  # one line: the first failure, the exception, or the infra problem
     item_id: str = ""
     cached: bool = False
+    judge: str = ""  # who decided: "isolated" (judge process apart from the program), "in_process", "pytest"
     schema_version: int = SCHEMA_VERSION
 
 
 def reward_from_verdict(verdict: Verdict, mode: RewardMode = RewardMode.BINARY) -> float | None:
-    """The one place a verdict becomes a reward. None means "drop this sample" (infra_error)."""
-    if verdict.status is VerdictStatus.INFRA_ERROR:
+    """The one place a verdict becomes a reward. None means "drop this sample" (infra_error, bad_test)."""
+    if verdict.status in (VerdictStatus.INFRA_ERROR, VerdictStatus.BAD_TEST):
         return None
     if verdict.status is VerdictStatus.PASS:
         return 1.0
@@ -242,7 +244,7 @@ class ScoredGroup:
     problem_id: str
     rollouts: list[Rollout]
     verdicts: list[Verdict]
-    rewards: list[float | None]  # None where the verdict was infra_error
+    rewards: list[float | None]  # None where the verdict was infra_error or bad_test
     step: int = 0
     schema_version: int = SCHEMA_VERSION
 

@@ -143,8 +143,9 @@ def _normalize(text: str) -> list[str]:
 class _Reporter:
     """pytest plugin: turns reports into the harness's records."""
 
-    def __init__(self, emit: Emit) -> None:
+    def __init__(self, emit: Emit, strict: bool = False) -> None:
         self._emit = emit
+        self._strict = strict  # in the program's process: a skip while the test body runs is not a pass
         self._outcomes: dict[str, tuple[str, str]] = {}
 
     def pytest_collectreport(self, report: Any) -> None:
@@ -164,6 +165,11 @@ class _Reporter:
         if report.when == "call" and hasattr(report, "wasxfail"):
             outcome = "passed" if report.passed else "skipped"  # xpassed / xfailed: not failures
             self._outcomes[nodeid] = (outcome, "")
+        elif report.skipped and self._strict and report.when == "call":
+            self._outcomes[nodeid] = (
+                "error",
+                f"{nodeid}: skipped while the test ran (by the code under test?)",
+            )
         elif report.skipped:
             self._outcomes.setdefault(nodeid, ("skipped", ""))
         elif report.failed:
@@ -181,12 +187,20 @@ class _Reporter:
             self._emit("test", name=nodeid, outcome=outcome, detail=detail)
 
 
-def run_real_pytest(scratch: pathlib.Path, test_source: str, emit: Emit) -> None:
-    """Run real pytest on the test file next to solution.py (already written) in `scratch`."""
+def run_real_pytest(
+    scratch: pathlib.Path,
+    test_source: str,
+    emit: Emit,
+    basetemp: pathlib.Path | None = None,
+    strict: bool = False,
+) -> None:
+    """Run real pytest on the test file next to solution.py (already written) in `scratch` (the
+    isolated judge: in its private dir, with `basetemp` for tmp_path where the program can reach)."""
     test_path = scratch / "test_solution.py"
     test_path.write_text(test_source, encoding="utf-8", errors="replace")
     (scratch / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     args = [
+        *([f"--basetemp={basetemp}"] if basetemp is not None else []),
         str(test_path),
         "-q",
         "-p",
@@ -195,4 +209,4 @@ def run_real_pytest(scratch: pathlib.Path, test_source: str, emit: Emit) -> None
         "-o",
         "console_output_style=classic",
     ]
-    pytest.main(args, plugins=[_Reporter(emit)])
+    pytest.main(args, plugins=[_Reporter(emit, strict)])

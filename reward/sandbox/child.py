@@ -7,11 +7,13 @@ program that rebinds module globals cannot change what gets reported.
 
 from __future__ import annotations
 
+import _signal
 import importlib.abc
 import importlib.util
 import os
 import pathlib
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -50,6 +52,7 @@ class ChildSpec:
     trusted_types: frozenset[type]
     guard_enabled: bool
     snapshot: tamper.Snapshot
+    memory_cgroup: str = ""  # the slot's memory cgroup to join before the sandbox ("" = none)
 
 
 def make_emit(
@@ -99,12 +102,17 @@ def child_main(spec: ChildSpec, arm: Callable[[guard.GuardConfig], None], _exit:
 def _child_body(spec: ChildSpec, arm: Callable[[guard.GuardConfig], None], _exit: Any) -> None:
     ru0 = _usage()
     try:
+        if spec.memory_cgroup:
+            isolation.join_memory_cgroup(spec.memory_cgroup)
+        if spec.layers.mountns and not isolation.private_tmp(spec.scratch):
+            raise isolation.SandboxUnavailable("no private /tmp for the run")
         fd = isolation.enter_child(
             spec.uid, spec.limits, spec.scratch, spec.out_fd, spec.result_fd, spec.layers
         )
     except BaseException:
         _exit(EXIT_SANDBOX_FAILED)
     emit = make_emit(fd, spec.nonce)
+    emit("ready")  # set-up succeeded: from here on, any exit or signal is the program's
     ru1 = _usage()
     sweep_self = _make_self_sweep()
     clock = time.perf_counter
@@ -191,12 +199,33 @@ def _prepare_process(spec: ChildSpec) -> None:
     sys.path[:0] = [spec.scratch]
     with open(os.path.join(spec.scratch, "solution.py"), "w", encoding="utf-8", errors="replace") as f:
         f.write(spec.code)
+    _frameless_signals()
+
+
+def _frameless_signals(
+    _signal_module: Any = _signal, _install: Any = _signal.signal, _callable: Any = callable
+) -> None:
+    """The program's signal handlers get no frame: the interrupted frame of a handler started with
+    `signal.raise_signal` is the harness's, and its f_back/f_locals reach the test's locals and the
+    record writer (RELIABILITY.md). Both `signal.signal` and `_signal.signal` install a wrapper."""
+
+    def install(signalnum: Any, handler: Any) -> Any:
+        if not _callable(handler):
+            return _install(signalnum, handler)
+
+        def frameless(signum: int, frame: Any, _handler: Any = handler) -> Any:
+            return _handler(signum, None)
+
+        return _install(signalnum, frameless)
+
+    _signal_module.signal = install
+    signal.signal = install
 
 
 def _dispatch(spec: ChildSpec, solution_path: str, emit: Callable[..., None]) -> None:
     scratch = pathlib.Path(spec.scratch)
     if spec.mode == "pytest":
-        runners.run_real_pytest(scratch, spec.test_source, emit)
+        runners.run_real_pytest(scratch, spec.test_source, emit, strict=True)
         return
     namespace = make_comparators(spec.trusted_files, spec.trusted_types)
     if spec.mode == "stdio":

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import gc
 import hashlib
+import importlib.util
 import os
 import selectors
 import signal
@@ -26,7 +28,8 @@ from reward.harness.testplan import (
     plan_pytest,
     plan_stdio,
 )
-from reward.sandbox import guard, isolation, lifecycle, preload
+from reward.judge.proxies import names_used_by
+from reward.sandbox import guard, isolation, lifecycle, preload, zygote
 from reward.sandbox.child import protected_snapshot
 from reward.sandbox.lifecycle import SCRATCH_ROOT, ServerState
 
@@ -42,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-hide", action="store_true", help="do not hide data directories")
     parser.add_argument("--no-guard", action="store_true", help="disable the in-process audit guard (tests)")
     parser.add_argument("--preload", default="", help="extra packages to import, comma-separated (numpy,...)")
+    parser.add_argument(
+        "--judge",
+        choices=("isolated", "in_process"),
+        default="isolated",
+        help="who runs the tests by default",
+    )
     args = parser.parse_args(argv)
     try:
         optional = preload.preload(tuple(p for p in args.preload.split(",") if p))
@@ -59,14 +68,18 @@ def main(argv: list[str] | None = None) -> int:
         layers=layers,
         trusted_files=guard.trusted_filenames([TEST_FILENAME]),
         trusted_types=frozenset(all_types()),
-        workers=min(args.workers, isolation.MAX_SLOTS),
+        workers=min(args.workers, isolation.JUDGE_UID_OFFSET),
         nproc=args.nproc,
         guard_enabled=not args.no_guard,
         res_fd=args.res_fd,
         snapshot=protected_snapshot(),
-        free_slots=list(range(min(args.workers, isolation.MAX_SLOTS)))[::-1],
+        free_slots=list(range(min(args.workers, isolation.JUDGE_UID_OFFSET)))[::-1],
     )
     gc.freeze()  # children never scan the preloaded heap: fewer copy-on-write faults per run
+    if args.judge == "isolated":  # forked frozen too: its program processes inherit that
+        state.zygote_pid, state.zygote = zygote.start(
+            layers, (args.ctl_fd, args.res_fd), arm if not args.no_guard else None
+        )
     protocol.send(
         args.res_fd,
         {
@@ -75,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             "layers": layers.as_dict(),
             "uid_base": isolation.sandbox_uid(os.getpid(), 0),
             "preloaded": optional,
+            "judge": args.judge,
+            "zygote_pid": state.zygote_pid,
         },
     )
     try:
@@ -82,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if layers.pids_cgroup:
             _leave_cgroup(layers.pids_cgroup)  # kills and reaps whatever is left in it
+        isolation.remove_memory_cgroups(layers.memory_cgroup)
     return 0
 
 
@@ -111,6 +127,8 @@ def serve(state: ServerState, ctl_fd: int) -> None:
     sel = selectors.DefaultSelector()
     sel.register(ctl_fd, selectors.EVENT_READ, "ctl")
     sel.register(wake_r, selectors.EVENT_READ, "wake")
+    if state.zygote is not None:
+        sel.register(state.zygote, selectors.EVENT_READ, "zygote")
     reader = protocol.Reader(ctl_fd)
     closing = False
     while not closing or state.runs or state.helpers:
@@ -128,6 +146,8 @@ def serve(state: ServerState, ctl_fd: int) -> None:
                         lifecycle.kill(state, run, timed_out=False)
             elif key.data == "wake":
                 _drain(wake_r)
+            elif key.data == "zygote":
+                lifecycle.read_zygote(state)
             else:
                 lifecycle.read_result(state, key.data, sel)
         lifecycle.reap(state, sel)
@@ -189,11 +209,8 @@ def _plan(state: ServerState, job: dict[str, Any]) -> TestPlan:
         plan = maker(job["test"])
         missing = sorted(_unavailable(job["test"])) if job["kind"] != "stdio" else []
         if missing and not plan.broken:
-            # Nothing can be imported inside the sandbox that was not preloaded: the test cannot run
-            # here, which is not the program's fault.
-            reason = (
-                f"the tests import {', '.join(missing)}, which this sandbox does not provide (see --preload)"
-            )
+            # A module that is not installed beside the service: the problem's fault, not the program's.
+            reason = f"the tests import {', '.join(missing)}, which is not installed beside the service"
             plan = TestPlan(False, reason, None, broken=True)
         state.plans[key] = plan
         if len(state.plans) > PLAN_CACHE:
@@ -203,7 +220,19 @@ def _plan(state: ServerState, job: dict[str, Any]) -> TestPlan:
 
 
 def _unavailable(test: str) -> set[str]:
-    return {name for name in imported_roots(test) if name not in sys.modules and name != "solution"}
+    """Top-level modules the test imports that cannot be found (the fork server sees the sandbox's
+    file system: the standard library and site-packages, read-only)."""
+    missing = set()
+    for name in imported_roots(test):
+        if name in sys.modules or name == "solution":
+            continue
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.add(name)
+    return missing
 
 
 def _start_queued(state: ServerState, sel: selectors.BaseSelector) -> None:
@@ -212,13 +241,35 @@ def _start_queued(state: ServerState, sel: selectors.BaseSelector) -> None:
         plan = _plan(state, job)
         if plan.broken:
             lifecycle.send_result(
-                state, job, {"status": "infra_error", "detail": f"bad test: {plan.reason}"[:500]}
+                state, job, {"status": "bad_test", "detail": f"bad test: {plan.reason}"[:500]}
             )
             continue
-        mode = job.get("mode") or (
-            ("fast" if plan.fast else "pytest") if job["kind"] == "pytest" else job["kind"]
-        )
-        lifecycle.start_run(state, sel, job, plan, mode)
+        lifecycle.start_run(state, sel, job, plan, job.get("mode") or default_mode(state, job, plan))
+
+
+def default_mode(state: ServerState, job: dict[str, Any], plan: TestPlan) -> str:
+    """The isolated judge wherever it can serve the test: the fast path, HumanEval checks and STDIO
+    cases whose tests import nothing but the standard library, pytest and the solution (values of
+    other packages, numpy arrays say, do not cross the boundary as data)."""
+    base = ("fast" if plan.fast else "pytest") if job["kind"] == "pytest" else job["kind"]
+    if state.zygote is None:
+        return base
+    if job["kind"] != "stdio" and not _isolatable(job["test"]):
+        return base
+    return "iso_" + base
+
+
+_ISOLATABLE_IMPORTS = frozenset(sys.stdlib_module_names) | {"pytest", "_pytest", "solution"}
+# Tests that patch process-wide state (builtins.input, os.environ, sys.stdin, the cwd, mocks) expect
+# the program to see the patch: the judge's process is not the program's, so those run in-process.
+_SHARED_PROCESS_NAMES = frozenset(
+    {"monkeypatch", "mock", "patch", "MagicMock", "Mock", "builtins", "environ", "stdin", "setattr", "chdir"}
+)
+
+
+@functools.lru_cache(maxsize=PLAN_CACHE)
+def _isolatable(test: str) -> bool:
+    return imported_roots(test) <= _ISOLATABLE_IMPORTS and not (names_used_by(test) & _SHARED_PROCESS_NAMES)
 
 
 def _leave_cgroup(path: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import gc
+import importlib._bootstrap_external
 import os
 import sys
 import threading
@@ -30,6 +31,7 @@ from reward.sandbox.guard_rules import (
     _HANDOUT_MODULES,
     _IGNORED,
     _PROCESS_EVENTS,
+    installed_roots,
 )
 
 # Bound once at import: the hook looks nothing up on a module the solution can reach.
@@ -46,6 +48,8 @@ _CODE_OWNERS = (
     (types.CoroutineType, "cr_code"),
     (types.AsyncGeneratorType, "ag_code"),
 )
+_COMPILE_BYTECODE = importlib._bootstrap_external._compile_bytecode.__code__  # type: ignore[attr-defined]
+_SOURCE_GET_CODE = importlib._bootstrap_external.SourceLoader.get_code.__code__
 _TYPE_DICT = type.__dict__["__dict__"]
 _TYPE_QUALNAME = type.__dict__["__qualname__"]
 
@@ -66,6 +70,7 @@ class GuardConfig:
     main_thread: int = field(default_factory=threading.get_ident)
     test_files: frozenset[str] = frozenset()  # trusted, but test code: never treated as library code
     trusted_types: frozenset[type] = frozenset()  # types that existed before the run
+    protect_frames: bool = True  # False in the isolated judge's program process: no judge state to hide
 
 
 def install() -> Callable[[GuardConfig], None]:
@@ -175,6 +180,7 @@ def _install(scan: tuple[list[types.CodeType], frozenset[int], dict[int, frozens
             "main_thread": config.main_thread,
             "test_files": config.test_files,
             "trusted_types": config.trusted_types,
+            "frames": config.protect_frames,
         }
         state["rules"] = {
             "handouts": _by_path(_FRAME_HANDOUTS),
@@ -211,8 +217,8 @@ def _refuse_always(event: str, args: tuple[Any, ...], cfg: dict[str, Any]) -> No
 
 def _sensitive(event: str, cfg: dict[str, Any]) -> bool:
     return (
-        event in _FRAME_EVENTS
-        or (event in _CHECKS and (event != "open" or bool(cfg["protected"])))
+        (cfg["frames"] and (event in _FRAME_EVENTS or (event in _CHECKS and event != "open")))
+        or (event == "open" and bool(cfg["protected"]))
         or (cfg["block_processes"] and event in _PROCESS_EVENTS)
     )
 
@@ -238,10 +244,25 @@ def _check(event: str, args: tuple[Any, ...], cfg: dict[str, Any], rules: dict[s
     if event in _FRAME_EVENTS:
         if event == "sys._getframe" and _getframe_allowed(frame, cfg, rules):
             return
+        if event == "marshal.loads" and _import_of_installed_module(frame):
+            return
         raise SandboxViolation(f"sandbox: {event} is not allowed in solution code")
     if event in _PROCESS_EVENTS:
         raise SandboxViolation(f"sandbox: {event} is not allowed in solution code")
     _CHECKS[event](args, cfg, rules, frame)
+
+
+def _import_of_installed_module(frame: Any) -> bool:
+    """The import system unmarshalling a cached .pyc of the standard library or site-packages (both
+    read-only in the sandbox): `import configparser` in solution code. A .pyc anywhere else (one the
+    solution wrote to its scratch dir) stays refused: it could hold code forged under any file name."""
+    caller = frame.f_back
+    if frame.f_code is not _COMPILE_BYTECODE or caller is None or caller.f_code is not _SOURCE_GET_CODE:
+        return False
+    path = caller.f_locals.get("bytecode_path")
+    if type(path) is not str or ".." in path:
+        return False
+    return any(path.startswith(root + "/") for root in _INSTALLED_ROOTS)
 
 
 def _is_library(code: types.CodeType, cfg: dict[str, Any]) -> bool:
@@ -421,3 +442,6 @@ def trusted_filenames(extra: Iterable[str] = ()) -> frozenset[str]:
     names = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
     names.discard(None)
     return frozenset({str(n) for n in names} | set(extra))
+
+
+_INSTALLED_ROOTS = installed_roots()  # the read-only import roots (see isolation.importable_dirs)

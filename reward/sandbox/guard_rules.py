@@ -5,6 +5,10 @@ into the hook's private globals at install.
 
 from __future__ import annotations
 
+import os
+import sys
+import sysconfig
+
 # Events that hand out frames, code constants or other objects' internals.
 _FRAME_EVENTS = frozenset(
     {
@@ -69,3 +73,14 @@ _ATTR_READERS: dict[tuple[str, str], str | None] = {
 }
 _AF_UNIX = 1  # socket.AF_UNIX on Linux
 _CALL_OPS = frozenset({"PRECALL", "CALL", "CALL_FUNCTION", "CALL_METHOD"})
+
+
+def installed_roots() -> tuple[str, ...]:
+    """The standard library and the site-packages on sys.path (read-only in the sandbox)."""
+    stdlib = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")}
+    found = set(stdlib)
+    for entry in sys.path:
+        path = os.path.realpath(entry) if entry else ""
+        if any(part in path.split("/") for part in ("site-packages", "dist-packages")):
+            found.add(path)
+    return tuple(sorted(found))

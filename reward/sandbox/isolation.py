@@ -10,6 +10,8 @@ import os
 import resource
 import shutil
 import signal
+import sys
+import sysconfig
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -25,11 +27,15 @@ _CLONE_NEWNET = 0x40000000
 _MS_RDONLY = 1
 _MS_NOSUID = 2
 _MS_NODEV = 4
+_MS_REMOUNT = 32
+_MS_BIND = 4096
 _MS_REC = 16384
+_MNT_DETACH = 2
 _MS_PRIVATE = 1 << 18
 
 UID_BASE = 1_000_000  # sandbox uids: UID_BASE + forkserver_pid * MAX_SLOTS + slot (unique per server)
 MAX_SLOTS = 128
+JUDGE_UID_OFFSET = 64  # judge uids: the upper half of a server's uid range (so at most 64 slots)
 TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")  # world-writable: private and swept per run
 # Directories the sandbox should not see (datasets, other problems' files, home directories).
 HIDE_DIRS = ("/work", "/home", "/root", "/srv", "/mnt", "/media", "/data", "/opt", "/var/lib", "/var/log")
@@ -55,6 +61,9 @@ class Layers:
     proc_hidepid: bool = False  # other users' processes invisible in /proc
     audit_guard: bool = False  # in-process guard against frame inspection, ctypes, spawning
     hidden_dirs: list[str] = field(default_factory=list)
+    importable_dirs: list[str] = field(default_factory=list)  # left visible, read-only, in hidden dirs
+    memory_cgroup: str = ""  # per-slot memory cgroups under this path ("" = none, see the reason)
+    memory_cgroup_reason: str = ""  # why there is none
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,6 +82,7 @@ def setup_server(workers: int, nproc_per_run: int, hide: bool = True) -> Layers:
     layers.subreaper = _call(_libc.prctl, _PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     layers.uid_drop = os.geteuid() == 0
     layers.pids_cgroup = _join_pids_cgroup(workers * (nproc_per_run + 4) + 16)
+    layers.memory_cgroup, layers.memory_cgroup_reason = make_memory_cgroups(min(workers, JUDGE_UID_OFFSET))
     layers.netns = _call(_libc.unshare, _CLONE_NEWNET) == 0
     layers.ipcns = _call(_libc.unshare, _CLONE_NEWIPC) == 0
     if os.geteuid() == 0 and _call(_libc.unshare, _CLONE_NEWNS) == 0:
@@ -82,13 +92,85 @@ def setup_server(workers: int, nproc_per_run: int, hide: bool = True) -> Layers:
             if os.path.isdir(path):
                 _mount_tmpfs(path, b"size=512m,nr_inodes=65536,mode=1777")
         if hide:
-            layers.hidden_dirs = [
-                p for p in HIDE_DIRS if os.path.isdir(p) and _mount_tmpfs(p, b"size=4k,mode=755", True)
-            ]
+            keep = importable_dirs()
+            layers.hidden_dirs = [p for p in HIDE_DIRS if os.path.isdir(p) and _hide_keeping(p, keep)]
+            layers.importable_dirs = keep
         layers.proc_hidepid = (
             _call(_libc.mount, b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV, b"hidepid=2") == 0
         )
     return layers
+
+
+RUN_TMP_OPTIONS = b"size=64m,nr_inodes=8192,mode=1777"
+
+
+def private_tmp(scratch: str) -> bool:
+    """Give this (forked, still root) process a mount namespace of its own with fresh tmpfs on the
+    world-writable dirs, the run's scratch dir bound back at its path: nothing a run leaves in /tmp
+    or /dev/shm outlives it or reaches a neighbour. False where the host does not allow it."""
+    if _call(_libc.unshare, _CLONE_NEWNS) != 0:
+        return False
+    if _call(_libc.mount, None, b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+        return False
+    dirfd = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY)  # in the new namespace's copy of /tmp
+    try:
+        for path in TMP_DIRS:
+            if os.path.isdir(path):
+                _mount_tmpfs(path, RUN_TMP_OPTIONS)
+        os.makedirs(scratch, mode=0o700, exist_ok=True)
+        source = f"/proc/self/fd/{dirfd}".encode()
+        return _call(_libc.mount, source, scratch.encode(), None, _MS_BIND, None) == 0
+    finally:
+        os.close(dirfd)
+
+
+def importable_dirs() -> list[str]:
+    """The interpreter's standard library and every site-packages on sys.path: what a program or a
+    test may import. Other sys.path entries (a source checkout, PYTHONPATH) stay hidden: they can hold
+    test data. Outermost directories only."""
+    stdlib = [os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")]
+    found: list[str] = []
+    for entry in [*stdlib, *sys.path]:
+        path = os.path.realpath(entry) if entry else ""
+        if not os.path.isdir(path):
+            continue
+        if path in stdlib or any(part in path.split(os.sep) for part in ("site-packages", "dist-packages")):
+            found.append(path)
+    found.sort(key=len)
+    outer: list[str] = []
+    for path in found:
+        if not any(path == o or path.startswith(o + os.sep) for o in outer):
+            outer.append(path)
+    return outer
+
+
+def _hide_keeping(path: str, keep: list[str]) -> bool:
+    """A read-only tmpfs over `path`, with the `keep` directories below it bound back read-only at
+    their own paths (staged through a bind mount made before the tmpfs covers them)."""
+    inside = [k for k in keep if k.startswith(path.rstrip(os.sep) + os.sep)]
+    staged: list[tuple[str, str]] = []
+    for i, k in enumerate(inside):
+        stage = f"/tmp/.rl-keep-{os.getpid()}-{i}"
+        os.makedirs(stage, exist_ok=True)
+        if _call(_libc.mount, k.encode(), stage.encode(), None, _MS_BIND | _MS_REC, None) == 0:
+            staged.append((stage, k))
+    if not _mount_tmpfs(path, b"size=1m,mode=755"):
+        return False
+    for stage, k in staged:
+        os.makedirs(k, mode=0o755, exist_ok=True)
+        _call(_libc.mount, stage.encode(), k.encode(), None, _MS_BIND | _MS_REC, None)
+        _call(
+            _libc.mount,
+            None,
+            k.encode(),
+            None,
+            _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV,
+            None,
+        )
+        _libc.umount2(stage.encode(), _MNT_DETACH)
+        os.rmdir(stage)
+    flags = _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV
+    return _call(_libc.mount, None, path.encode(), None, flags, None) == 0
 
 
 def _mount_tmpfs(path: str, options: bytes, read_only: bool = False) -> bool:
@@ -169,6 +251,64 @@ def _write(path: str, text: str) -> None:
         f.write(text)
 
 
+MEMORY_V1_ROOT = "/sys/fs/cgroup/memory"
+MEMORY_SLACK_BYTES = 256 << 20  # over the job's memory_mb: copy-on-write pages of the preloaded heap
+
+
+def make_memory_cgroups(slots: int) -> tuple[str, str]:
+    """A memory cgroup per worker slot (cgroup v1 `memory.limit_in_bytes`: it counts the memfd and
+    tmpfs pages a run writes, which RLIMIT_AS does not). Returns (base path, "") or ("", why not)."""
+    if not os.path.exists(os.path.join(MEMORY_V1_ROOT, "memory.limit_in_bytes")):
+        return "", "no cgroup v1 memory controller at /sys/fs/cgroup/memory (v2 memory.max: not implemented)"
+    base = os.path.join(MEMORY_V1_ROOT, f"rlcoder-reward-{os.getpid()}")
+    try:
+        os.mkdir(base)
+        for slot in range(slots):
+            os.mkdir(os.path.join(base, f"s{slot}"))
+    except OSError as exc:
+        remove_memory_cgroups(base)
+        return "", f"cannot create memory cgroups: {exc}"
+    return base, ""
+
+
+def memory_slot(base: str, slot: int) -> str:
+    return os.path.join(base, f"s{slot}")
+
+
+def set_memory_limit(path: str, limit_bytes: int) -> int:
+    """Set a slot's limit before its run; returns the slot's OOM-kill count so far."""
+    try:
+        _write(os.path.join(path, "memory.limit_in_bytes"), str(limit_bytes))
+    except OSError:
+        pass  # usage above the new limit (pages of the last run not yet reclaimed): keep the old one
+    return memory_oom_kills(path)
+
+
+def memory_oom_kills(path: str) -> int:
+    for line in _read(os.path.join(path, "memory.oom_control")).splitlines():
+        if line.startswith("oom_kill "):
+            return int(line.split()[1])
+    return 0
+
+
+def join_memory_cgroup(path: str) -> None:
+    """Move this (forked, still root) process into a slot's memory cgroup."""
+    _write(os.path.join(path, "cgroup.procs"), str(os.getpid()))
+
+
+def remove_memory_cgroups(base: str) -> None:
+    if not base or not os.path.isdir(base):
+        return
+    for entry in os.listdir(base):
+        sub = os.path.join(base, entry)
+        if entry.startswith("s") and os.path.isdir(sub):
+            remove_cgroup(sub, wait_s=2.0)
+    try:
+        os.rmdir(base)
+    except OSError:
+        pass
+
+
 # ---------------------------------------------------------------------------------------------
 # Per child
 
@@ -183,9 +323,18 @@ class ChildLimits:
 
 
 def enter_child(
-    uid: int, limits: ChildLimits, scratch: str, out_fd: int, result_fd: int, layers: Layers
+    uid: int,
+    limits: ChildLimits,
+    scratch: str,
+    out_fd: int,
+    result_fd: int,
+    layers: Layers,
+    keep_fd: int = -1,
+    gid: int | None = None,
 ) -> int:
-    """Turn the freshly forked child into a sandbox: returns the result fd's new number (3).
+    """Turn the freshly forked child into a sandbox: returns the result fd's new number (3). A
+    `keep_fd` becomes fd 4 (the judge's channel to the program); `gid` defaults to `uid` (the judge
+    shares the program's group, so that both can use the run's scratch dir).
 
     Order matters: everything that needs root (fd plumbing, limits, scratch ownership) happens
     before the uid drop, and the drop is verified before any untrusted code can run.
@@ -200,8 +349,15 @@ def enter_child(
     os.dup2(devnull, 0)
     os.dup2(out_fd, 1)
     os.dup2(out_fd, 2)
-    os.dup2(result_fd, 3)
-    os.closerange(4, 1 << 16)
+    if keep_fd >= 0:
+        keep_fd = os.dup(keep_fd) if keep_fd == 3 else keep_fd
+        os.dup2(result_fd, 3)
+        if keep_fd != 4:
+            os.dup2(keep_fd, 4)
+        os.closerange(5, 1 << 16)
+    else:
+        os.dup2(result_fd, 3)
+        os.closerange(4, 1 << 16)
     os.chdir(scratch)
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
     resource.setrlimit(resource.RLIMIT_AS, (limits.address_space_bytes, limits.address_space_bytes))
@@ -213,8 +369,9 @@ def enter_child(
     if _call(_libc.prctl, _PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 and layers.no_new_privs:
         raise SandboxUnavailable("PR_SET_NO_NEW_PRIVS failed")
     if layers.uid_drop:
+        group = uid if gid is None else gid
         os.setgroups([])
-        os.setresgid(uid, uid, uid)
+        os.setresgid(group, group, group)
         os.setresuid(uid, uid, uid)
         if os.getuid() != uid or os.geteuid() != uid or _can_regain_root():
             raise SandboxUnavailable("uid drop did not hold")
@@ -271,3 +428,8 @@ def remove_owned(uid: int, dirs: tuple[str, ...] = TMP_DIRS) -> int:
 
 def sandbox_uid(server_pid: int, slot: int) -> int:
     return UID_BASE + server_pid * MAX_SLOTS + slot
+
+
+def judge_uid(server_pid: int, slot: int) -> int:
+    """The isolated judge of a slot runs as a uid of its own, apart from the slot's program uid."""
+    return sandbox_uid(server_pid, slot + JUDGE_UID_OFFSET)

@@ -32,6 +32,7 @@ class Metrics:
     def __init__(self, throughput_window_s: float = 60.0) -> None:
         self._lock = threading.Lock()
         self.items: defaultdict[str, int] = defaultdict(int)  # by verdict status
+        self.judges: defaultdict[str, int] = defaultdict(int)  # by the judge that decided
         self.requests: defaultdict[int, int] = defaultdict(int)  # by HTTP status code
         self.rejected: defaultdict[str, int] = defaultdict(int)  # by reason
         self.cache_hits = 0
@@ -40,10 +41,12 @@ class Metrics:
         self._window_s = throughput_window_s
         self._recent: list[float] = []  # completion times of items in the window
 
-    def item_done(self, status: str, duration_s: float, cached: bool) -> None:
+    def item_done(self, status: str, duration_s: float, cached: bool, judge: str = "") -> None:
         now = time.monotonic()
         with self._lock:
             self.items[status] += 1
+            if judge:
+                self.judges[judge] += 1
             if cached:
                 self.cache_hits += 1
             else:
@@ -80,6 +83,12 @@ class Metrics:
                     "counter",
                     "scored items by verdict status",
                     {f'status="{k}"': v for k, v in sorted(self.items.items())},
+                ),
+                *_family(
+                    "reward_judged_total",
+                    "counter",
+                    "scored items by the judge that decided (isolated, in_process, pytest)",
+                    {f'judge="{k}"': v for k, v in sorted(self.judges.items())},
                 ),
                 *_family(
                     "reward_requests_total",

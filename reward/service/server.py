@@ -83,7 +83,7 @@ def create_app(settings: ServerSettings | None = None, executor: Executor | None
         finally:
             in_flight[0] -= len(items)
         for v in verdicts:
-            metrics.item_done(v.status.value, v.duration_ms / 1000.0, v.cached)
+            metrics.item_done(v.status.value, v.duration_ms / 1000.0, v.cached, v.judge)
         metrics.request_done(200, time.monotonic() - started)
         return JSONResponse({"verdicts": [to_dict(v) for v in verdicts]})
 
@@ -97,6 +97,8 @@ def create_app(settings: ServerSettings | None = None, executor: Executor | None
             "in_flight": in_flight[0],
             "queue_limit": queue_limit,
             "forkserver_pid": ex.info.get("pid"),
+            "judge": ex.info.get("judge", ""),
+            "zygote_pid": ex.info.get("zygote_pid", 0),
             "preloaded": ex.info.get("preloaded", []),
         }
         return JSONResponse(body, status_code=200 if alive else 503)
@@ -190,7 +192,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         exit_with_parent(args.parent_pid)
     preload = tuple(p for p in (getattr(args, "preload", "") or "").split(",") if p)
     settings = ServerSettings(workers=args.workers, queue_limit=args.queue_limit, preload=preload)
-    executor = Executor(workers=settings.workers, preload=settings.preload)
+    executor = Executor(
+        workers=settings.workers, preload=settings.preload, judge=getattr(args, "judge", "isolated")
+    )
     try:
         executor.start()
     except Exception as exc:

@@ -44,6 +44,10 @@ class Hostile:
     memory_mb: int = 256
     needs_guard_off: bool = False  # exercises an OS layer the guard would stop first
     layer: str = ""  # that layer (a `Layers` field): the case is meaningless on hosts without it
+    isolated: frozenset[str] | None = None  # right statuses under the isolated judge, where they differ
+
+    def allowed_for(self, judge: str) -> frozenset[str]:
+        return self.isolated if judge == "isolated" and self.isolated is not None else self.allowed
 
 
 def _h(name: str, code: str, *allowed: str, **kw: object) -> Hostile:
@@ -195,6 +199,7 @@ HOSTILE: tuple[Hostile, ...] = (
         '        os.write(fd, b\'0\' * 32 + b\' {"t":"done","run_ms":1,"swept":true}\\n\')\n'
         "    except OSError:\n        pass\ndef add(a, b):\n    return 0\n",
         "fail",
+        isolated=frozenset({"error"}),  # fd 3 is its channel to the judge: junk there breaks it
     ),
     _h(
         "always_equal",
@@ -261,6 +266,7 @@ HOSTILE: tuple[Hostile, ...] = (
         "error",
         test="import pytest\nfrom solution import add\n\ndef test_r():\n    with pytest.raises(ValueError):\n"
         "        add(1, 2)\n",
+        isolated=frozenset({"fail"}),  # its pytest is not the judge's: the real raises says DID NOT RAISE
     ),
     _h(
         "patch_builtins",

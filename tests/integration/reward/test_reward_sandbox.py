@@ -96,11 +96,11 @@ def assert_nothing_left(executor: Executor, baseline_fds: int) -> None:
                 assert len(f.read().strip().splitlines()) <= 1, table
 
 
-@pytest.fixture(scope="module")
-def executor():
+@pytest.fixture(scope="module", params=["isolated", "in_process"])
+def executor(request):
     os.environ["RLCODER_SECRET"] = SECRET  # a secret in the service's environment must not reach code
     try:
-        with Executor(workers=2) as ex:
+        with Executor(workers=2, judge=request.param) as ex:
             yield ex
     finally:
         os.environ.pop("RLCODER_SECRET", None)
@@ -131,10 +131,10 @@ def test_layers_are_active_and_reported(executor):
 
 
 @pytest.mark.parametrize("hostile", GUARDED, ids=lambda h: h.name)
-def test_hostile_program_gets_the_right_verdict(hostile_verdicts, hostile):
+def test_hostile_program_gets_the_right_verdict(executor, hostile_verdicts, hostile):
     verdict = hostile_verdicts[hostile.name]
     assert verdict.status is not VerdictStatus.PASS
-    assert verdict.status.value in hostile.allowed, verdict.detail
+    assert verdict.status.value in hostile.allowed_for(executor.judge), verdict.detail
 
 
 @pytest.mark.parametrize("case", samples.NOT_CODE, ids=lambda c: c[0])
@@ -226,14 +226,14 @@ def test_check_and_stdio_kinds(executor):
         ("pass", 2, 2),
         ("fail", 0, 2),
         ("error", 0, 2),
-        ("infra_error", 0, 0),
+        ("bad_test", 0, 0),  # the problem's fault (issue 14: no longer infra_error)
     ]
 
 
-def test_tests_needing_a_package_the_sandbox_lacks_are_infra_errors(executor):
+def test_tests_needing_a_package_that_is_not_installed_are_bad_tests(executor):
     test = "import definitely_not_installed_pkg\n" + samples.ADD_TEST
     verdict = executor.score([ScoreItem(completion=samples.GOOD_ADD, test=test)])[0]
-    assert verdict.status is VerdictStatus.INFRA_ERROR and "definitely_not_installed_pkg" in verdict.detail
+    assert verdict.status is VerdictStatus.BAD_TEST and "definitely_not_installed_pkg" in verdict.detail
     solution_import = "import definitely_not_installed_pkg\n" + samples.GOOD_ADD
     assert (
         executor.score([ScoreItem(completion=solution_import, test=samples.ADD_TEST)])[0].status

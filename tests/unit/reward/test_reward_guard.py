@@ -1,5 +1,5 @@
-"""Guard decisions (reward/sandbox/guard.py) without the sandbox: a fresh interpreter installs and arms the audit
-hook, runs snippets as solution code called from a test-file frame, and reports what each one got.
+"""Guard decisions (reward/sandbox/guard.py) without the sandbox: a fresh interpreter installs and arms
+the audit hook, runs snippets as solution code called from a test-file frame, and reports what each one got.
 Library bookkeeping on the solution's behalf must pass; reading the test's frame or constants, by any
 route, must be refused. (A subprocess because an audit hook cannot be removed once added.)"""
 

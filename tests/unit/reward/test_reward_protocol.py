@@ -55,3 +55,21 @@ def test_emit_writes_parseable_records_for_any_text():
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_junk_without_a_newline_does_not_hide_the_next_record():
+    """RELIABILITY.md: junk written to the inherited pipe used to glue onto, and so drop, the record
+    after it."""
+    nonce = "ef" * 16
+    data = (
+        nonce.encode()
+        + b' {"t":"collected","total":2}\n'
+        + b"junk-without-newline"
+        + nonce.encode()
+        + b' {"t":"test","outcome":"failed"}\n'
+        + b"more junk"
+    )
+    assert protocol.parse_records(data, nonce) == [
+        {"t": "collected", "total": 2},
+        {"t": "test", "outcome": "failed"},
+    ]

@@ -10,8 +10,11 @@ from rlcoder.records import RewardMode, VerdictStatus, reward_from_verdict
 EXIT_OK = 0  # wait status of a normal exit with code 0
 
 
+READY = {"t": "ready"}  # the child entered its sandbox: from here on every end is the program's
+
+
 def _tests(*outcomes: str) -> list[dict[str, object]]:
-    return [{"t": "collected", "total": len(outcomes)}] + [
+    return [READY, {"t": "collected", "total": len(outcomes)}] + [
         {"t": "test", "name": f"t{i}", "outcome": o, "detail": f"t{i}: {o}"} for i, o in enumerate(outcomes)
     ]
 
@@ -45,7 +48,7 @@ def test_skipped_tests_do_not_count():
 
 
 def test_timeout_keeps_partial_progress():
-    records = _tests("passed", "passed", "passed")[:3]  # collected 3, two reported before the kill
+    records = _tests("passed", "passed", "passed")[:4]  # collected 3, two reported before the kill
     s = summarize(records, RunEnd(-9, timed_out=True, wall_ms=2000.0), "")
     assert (s["status"], s["passed"], s["total"]) == ("timeout", 2, 3)
 
@@ -66,12 +69,47 @@ def test_collection_error_is_error():
 
 
 def test_signals_and_sandbox_failures():
-    xcpu = summarize([], RunEnd(signal.SIGXCPU), "")
+    xcpu = summarize([READY], RunEnd(signal.SIGXCPU), "")
     assert xcpu["status"] == "timeout"
-    segv = summarize([], RunEnd(signal.SIGSEGV), "")
+    segv = summarize([READY], RunEnd(signal.SIGSEGV), "")
     assert segv["status"] == "error" and "SIGSEGV" in segv["detail"]
     infra = summarize([], RunEnd(EXIT_SANDBOX_FAILED << 8), "")
     assert infra["status"] == "infra_error"
+
+
+def test_after_ready_every_exit_is_the_programs():
+    """os._exit(70) once the program runs is its own failure, not the sandbox's (RELIABILITY.md)."""
+    forged = summarize([READY, {"t": "collected", "total": 2}], RunEnd(EXIT_SANDBOX_FAILED << 8), "")
+    assert forged["status"] == "error"
+    killed = summarize([READY], RunEnd(signal.SIGKILL), "")
+    assert killed["status"] == "error"
+    before = summarize([], RunEnd(signal.SIGKILL), "")
+    assert before["status"] == "infra_error"
+
+
+def test_the_judge_counts_collected_tests_not_records_seen():
+    """A dropped record must not turn 1 of 3 into 1 of 1."""
+    records = [READY, {"t": "collected", "total": 3}, {"t": "test", "name": "a", "outcome": "passed"}]
+    s = summarize(_done(records), RunEnd(EXIT_OK), "")
+    assert (s["status"], s["passed"], s["total"]) == ("error", 1, 3)
+
+
+def test_malformed_records_are_the_programs_error_not_a_crash():
+    records = [
+        READY,
+        {"t": "collected", "total": "x"},
+        {"t": "test", "outcome": "passed"},
+        {"t": "done", "run_ms": "y"},
+    ]
+    s = summarize(records, RunEnd(EXIT_OK), "")
+    assert s["status"] == "error"
+
+
+def test_infra_record_from_the_judge_is_infra_error():
+    s = summarize(
+        [READY, {"t": "infra", "detail": "the program's sandbox did not start"}], RunEnd(EXIT_OK), ""
+    )
+    assert s["status"] == "infra_error" and "did not start" in s["detail"]
 
 
 def test_output_tail_is_bounded():
@@ -85,3 +123,13 @@ def test_reward_comes_from_the_shared_function():
     assert reward_from_verdict(fail, RewardMode.PASS_FRACTION) == 0.5
     infra = verdict_from_summary({"status": "infra_error"})
     assert infra.status is VerdictStatus.INFRA_ERROR and reward_from_verdict(infra) is None
+
+
+def test_bad_test_is_dropped_like_infra_error_and_keeps_the_judge():
+    bad = verdict_from_summary({"status": "bad_test", "detail": "bad test: does not compile"})
+    assert bad.status is VerdictStatus.BAD_TEST and reward_from_verdict(bad) is None
+    assert reward_from_verdict(bad, RewardMode.PASS_FRACTION) is None
+    judged = verdict_from_summary(
+        {**summarize(_done(_tests("passed")), RunEnd(EXIT_OK), ""), "judge": "isolated"}
+    )
+    assert judged.judge == "isolated"
