@@ -220,9 +220,12 @@ class Verdict:
     schema_version: int = SCHEMA_VERSION
 
 
+UNSCORED = frozenset({VerdictStatus.INFRA_ERROR, VerdictStatus.BAD_TEST})  # no evidence about the code
+
+
 def reward_from_verdict(verdict: Verdict, mode: RewardMode = RewardMode.BINARY) -> float | None:
     """The one place a verdict becomes a reward. None means "drop this sample" (infra_error, bad_test)."""
-    if verdict.status in (VerdictStatus.INFRA_ERROR, VerdictStatus.BAD_TEST):
+    if verdict.status in UNSCORED:
         return None
     if verdict.status is VerdictStatus.PASS:
         return 1.0

@@ -12,7 +12,7 @@ import ast
 import json
 import re
 
-from rlcoder.records import TestKind, Verdict, VerdictStatus
+from rlcoder.records import UNSCORED, TestKind, Verdict, VerdictStatus
 
 ASK = "Fix the code and answer again with the whole corrected solution in one ```python code block."
 _TRUNCATED = "\n[...]"
@@ -23,7 +23,7 @@ _CASE = re.compile(r"^case (\d+):")
 def needs_feedback(verdict: Verdict) -> bool:
     """Whether an answer gets another turn: it did not pass, and the failure is the program's (an
     infra_error says nothing about the code)."""
-    return verdict.status not in (VerdictStatus.PASS, VerdictStatus.INFRA_ERROR)
+    return verdict.status is not VerdictStatus.PASS and verdict.status not in UNSCORED
 
 
 def format_feedback(verdict: Verdict, public_test: str, kind: TestKind, max_chars: int) -> str:

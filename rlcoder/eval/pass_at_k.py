@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from rlcoder.records import ScoredGroup, VerdictStatus, pass_rate
+from rlcoder.records import UNSCORED, ScoredGroup, VerdictStatus, pass_rate
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -30,6 +30,7 @@ class PassCounts:
     samples: dict[str, int] = field(default_factory=dict)  # problem_id -> n scored samples
     passed: dict[str, int] = field(default_factory=dict)  # problem_id -> c passing samples
     infra_errors: int = 0
+    bad_tests: int = 0  # the problem's tests, not the code, failed: dropped like infra errors
 
     @classmethod
     def from_groups(
@@ -41,8 +42,9 @@ class PassCounts:
         for i, g in enumerate(groups):
             key = g.problem_id if by == "problem" else f"{g.step}/{g.problem_id}/{i}"
             for v in g.verdicts:
-                if v.status is VerdictStatus.INFRA_ERROR:
-                    out.infra_errors += 1
+                if v.status in UNSCORED:
+                    out.infra_errors += v.status is VerdictStatus.INFRA_ERROR
+                    out.bad_tests += v.status is VerdictStatus.BAD_TEST
                     continue
                 out.samples[key] = out.samples.get(key, 0) + 1
                 out.passed[key] = out.passed.get(key, 0) + int(v.status is VerdictStatus.PASS)

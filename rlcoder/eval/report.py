@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from rlcoder.console import format_table, pct
 from rlcoder.eval.pass_at_k import PassCounts
-from rlcoder.records import Problem, ScoredGroup, VerdictStatus, pass_rate
+from rlcoder.records import UNSCORED, Problem, ScoredGroup, VerdictStatus, pass_rate
 
 DEFAULT_KS = (1, 2, 4, 8, 16)
 UNKNOWN = "-"  # difficulty or subset not recorded, or problem not found
@@ -45,7 +45,8 @@ class Summary:
 
     @property
     def overall(self) -> Rate:
-        return Rate(self.verdicts["pass"], self.completions - self.verdicts["infra_error"])
+        unscored = sum(self.verdicts[s.value] for s in UNSCORED)
+        return Rate(self.verdicts["pass"], self.completions - unscored)
 
 
 def parse_ks(text: str) -> list[int]:
@@ -75,7 +76,7 @@ def summarize(
         for v in g.verdicts:
             out.completions += 1
             out.verdicts[v.status.value] += 1
-            if v.status is VerdictStatus.INFRA_ERROR:
+            if v.status in UNSCORED:
                 continue
             for rate in rates:
                 rate.scored += 1
@@ -92,7 +93,8 @@ def format_summary(s: Summary) -> str:
     overall = s.overall
     parts = [
         f"{s.completions} completions in {s.groups} groups: pass rate {pct(overall.value)} "
-        f"({overall.passed}/{overall.scored} scored, {s.verdicts['infra_error']} infra errors left out)",
+        f"({overall.passed}/{overall.scored} scored, {s.verdicts['infra_error']} infra errors and "
+        f"{s.verdicts['bad_test']} bad tests left out)",
         format_table([(k, n) for k, n in s.verdicts.items()], ("verdict", "completions")),
         format_table(
             [(f"pass@{k}", f"{v:.3f}", n) for k, (v, n) in s.pass_at.items()],

@@ -16,6 +16,7 @@ from rlcoder.console import eta, progress_line
 from rlcoder.data.prompts import PromptText, solution_message
 from rlcoder.env.scoring import rewards_for, verdicts_for
 from rlcoder.records import (
+    UNSCORED,
     Problem,
     Rollout,
     RolloutRequest,
@@ -194,8 +195,11 @@ class StepRecord:
         tokens = sum(len(r.completion_token_ids) for r in self.rollouts)
         rollout_s = self.times_s.get("rollout", 0.0)
         out: dict[str, float] = {f"verdict/{k}": float(c) for k, c in counts.items()}
-        out["pass_rate"] = pass_rate(counts["pass"], len(self.verdicts) - counts["infra_error"])
+        out["pass_rate"] = pass_rate(
+            counts["pass"], len(self.verdicts) - sum(counts[s.value] for s in UNSCORED)
+        )
         out["dropped/infra_error"] = float(counts["infra_error"])
+        out["dropped/bad_test"] = float(counts["bad_test"])
         out["dropped/stale"] = float(self.stale)
         out["completion_tokens"] = float(tokens)
         out["rollout_tokens_per_s"] = tokens / rollout_s if rollout_s > 0 else 0.0

@@ -203,6 +203,7 @@ def evaluate_once(rl: RLSetup, when: str) -> dict[str, Any]:
         "solved": counts.solved(),
         "problems": len(counts.samples),
         "infra_errors": counts.infra_errors,
+        "bad_tests": counts.bad_tests,
     }
     by_turn = pass_rate_by_turn(groups, rl.cfg.rollout.turns)
     if by_turn:
