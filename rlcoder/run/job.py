@@ -21,6 +21,11 @@ from rlcoder.run_dir import SFT_STAGE, RunDir, StageDir, atomic_write_text, writ
 
 def run_train(cfg: RunConfig, log: Log = log_stderr) -> dict[str, Any]:
     """Run every stage that is not complete yet; returns the RL stage's before/after evaluation."""
+    from rlcoder.run.memory_plan import check_fits, memory_plan, model_shape
+
+    shape = model_shape(cfg.model.name_or_path)
+    if shape is not None:
+        check_fits(memory_plan(cfg, shape), cfg)  # refuse before anything starts
     run = RunDir(cfg.run_dir)
     write_resolved(cfg, run.root)
     model_path = resolve_model_path(cfg.model.name_or_path)
@@ -107,7 +112,7 @@ def evaluate_once(rl: RLSetup, when: str) -> dict[str, Any]:
     if path.is_file():
         return dict(json.loads(path.read_text()))
     n = rl.cfg.eval.samples_per_problem
-    requests = [p.request() for p in rl.prompts]
+    requests = [p.request() for p in rl.prompts[: rl.cfg.eval.problems]]
     rl.log(f"[eval] {when} RL: {len(requests)} problems x {n} samples")
     groups = sample_and_score(rl.source, rl.scorer, rl.problems, requests, rl.cfg, n)
     # the scored samples too, for `rlcoder report` / `rlcoder replay`
