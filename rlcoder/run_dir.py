@@ -10,6 +10,7 @@ Layout (every name below is defined here, nowhere else):
     <run_dir>/<stage>/metrics.jsonl               one object per step
     <run_dir>/<stage>/checkpoints/checkpoint-N/   complete only when it holds COMPLETE
     <run_dir>/<stage>/final/                      the stage's output model (HF format)
+    <run_dir>/<stage>/ray_train/                  Ray Train's state (learner.num_processes > 1)
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class StageDir:
         self.metrics = root / "metrics.jsonl"
         self.checkpoints = root / "checkpoints"
         self.final = root / "final"
+        self.ray_train = root / "ray_train"  # Ray Train's own state of a multi-rank learner
 
     # -- per-step records ---------------------------------------------------------------------
 

@@ -81,7 +81,11 @@ def run_rl_stage(cfg: RunConfig, algo: str, model_path: str, stage: StageDir, lo
         rl = RLSetup(cfg, stage, tokenizer, problems, prompts, fleet, source, scorer, log)
         before = evaluate_once(rl, "before") if cfg.eval.around_rl else {}
         t0 = time.perf_counter()
-        if algo == "ppo":
+        if cfg.learner.num_processes > 1:
+            from rlcoder.run.learner_launch import train_on_ranks
+
+            train_on_ranks(cfg, algo, model_path, stage, fleet, scorer)
+        elif algo == "ppo":
             from rlcoder.learn.ppo import train_ppo
 
             train_ppo(rl, model_path)
