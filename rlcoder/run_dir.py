@@ -70,6 +70,7 @@ class StageDir:
         self.checkpoints = root / "checkpoints"
         self.final = root / "final"
         self.ray_train = root / "ray_train"  # Ray Train's own state of a multi-rank learner
+        self.ranks = self.ray_train / "ranks.jsonl"  # one line per (re)start: each rank's pid
 
     # -- per-step records ---------------------------------------------------------------------
 

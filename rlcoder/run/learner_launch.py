@@ -8,6 +8,9 @@ it), so no step is lost or repeated. Rank 0 alone writes the run directory and l
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +84,12 @@ def rank_main(config: dict[str, Any]) -> None:
     source = rollout_source(cfg, fleet, scorer, problems, tokenizer, log)
     stage = RunDir(cfg.run_dir).stage(config["stage"])
     rl = RLSetup(cfg, stage, tokenizer, problems, prompts, fleet, source, scorer, log)
-    log(f"[{config['algo']}] rank 0 of {dist.world_size()} learner ranks")
+    pids = dist.gather_to_main(os.getpid())
+    if pids is not None:  # which process is which rank, per (re)start: diagnostics and fault tests
+        stage.ranks.parent.mkdir(parents=True, exist_ok=True)
+        with stage.ranks.open("a") as f:
+            f.write(json.dumps({"started": time.time(), "pids": pids}) + "\n")
+        log(f"[{config['algo']}] {dist.world_size()} learner ranks, pids {pids}")
     if config["algo"] == "ppo":
         from rlcoder.learn.ppo import train_ppo
 
