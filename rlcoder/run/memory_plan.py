@@ -22,8 +22,8 @@ _DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 # attention and MLP blocks, q/k/v/o, norms, the MLP's intermediate counted separately), and the
 # logits' working set per kept position in units of vocab_size (the logits in the model dtype plus
 # a float32 log-softmax and its gradient). Calibrated against bench/learner_bench.py on CPU.
-_LAYER_HIDDEN_FACTOR = 12
-_LAYER_INTERMEDIATE_FACTOR = 4
+_LAYER_HIDDEN_FACTOR = 24
+_LAYER_INTERMEDIATE_FACTOR = 7
 _LOGIT_FP32_COPIES = 3
 _ENGINE_OVERHEAD_GB = 2.0  # CUDA context, activations and graphs of one vLLM engine
 
