@@ -233,16 +233,18 @@ def main(argv: list[str] | None = None) -> int:
                               "mfu": ranks[0]["mfu"]}  # fmt: skip
             mfu = f", MFU {ranks[0]['mfu']:.1%}" if ranks[0]["mfu"] is not None else ""
             print(
-                f"learner bench: {world} rank(s): {per_rank:.0f} tokens/s per rank, {per_rank * world:.0f} in all, "
+                f"learner bench: {world} rank(s): {per_rank:.0f} tokens/s per rank, "
+                f"{per_rank * world:.0f} in all, "
                 f"step {figures[world]['step_s']:.2f}s; peak {peak / 1e6:.0f} MB per rank vs plan "
                 f"{plan / 1e6:.0f} MB ({peak / plan:.0%}){mfu}"
             )
     base = worlds[0]
     for world in worlds[1:]:
         ratio = figures[world]["tokens_per_s"] / figures[base]["tokens_per_s"]
+        per_rank = figures[world]["tokens_per_s_per_rank"] / figures[base]["tokens_per_s_per_rank"]
         print(
             f"learner bench: ratio {world} ranks / {base} rank(s) = {ratio:.2f}x tokens/s "
-            f"(per rank {figures[world]['tokens_per_s_per_rank'] / figures[base]['tokens_per_s_per_rank']:.2f}x)"
+            f"(per rank {per_rank:.2f}x)"
         )
         figures[world]["ratio"] = ratio
     if args.json:

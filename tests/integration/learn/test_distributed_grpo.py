@@ -59,7 +59,8 @@ def train_one_step(model_dir: str, run_dir: str) -> tuple[list[dict], dict] | No
     prompts, _ = prompts_for(problems.values(), tokenizer, cfg.data)
     fleet = ScriptedFleet(answer)
     stage = RunDir(run_dir).stage("grpo")
-    rl = RLSetup(cfg, stage, tokenizer, problems, prompts, fleet, fleet, ScriptedScorer(verdict), lambda s: None)
+    scorer = ScriptedScorer(verdict)
+    rl = RLSetup(cfg, stage, tokenizer, problems, prompts, fleet, fleet, scorer, lambda s: None)
     train_grpo(rl, model_dir)
     asked = sum(len(requests) for requests, _ in fleet.asked)
     if not dist.is_main():
@@ -73,7 +74,7 @@ def test_two_grpo_ranks_match_one(tiny_model_dir: Path, tmp_path: Path) -> None:
     from rlcoder.config import load_config
     from rlcoder.learn.loader import load_causal_lm
 
-    (rows1, state1), = run_ranks(1, train_one_step, str(tiny_model_dir), str(tmp_path / "one"))
+    ((rows1, state1),) = run_ranks(1, train_one_step, str(tiny_model_dir), str(tmp_path / "one"))
     (rows2, state2), none = run_ranks(2, train_one_step, str(tiny_model_dir), str(tmp_path / "two"))
     assert none is None
     (m1, info1), (m2, info2) = rows1, rows2
@@ -81,6 +82,8 @@ def test_two_grpo_ranks_match_one(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert sorted(info1["groups"]) == sorted(info2["groups"]) and len(info2["groups"]) == 4
     assert m1["pass_rate"] == m2["pass_rate"] == 0.5
     assert m2["loss"] == pytest.approx(m1["loss"], rel=1e-4, abs=1e-7)
+    # the first step's loss is ~0 (ratio 1, advantages sum to 0 per group): the gradient is not
+    assert m1["grad_norm"] > 0 and m2["grad_norm"] == pytest.approx(m1["grad_norm"], rel=1e-3)
     base = load_causal_lm(load_config(), tiny_model_dir).state_dict()
     moved = 0
     for name, want in state1.items():
