@@ -260,12 +260,25 @@ class LearnerSection(Section):
     ppo: PpoSection = Field(default_factory=PpoSection)
 
 
+class ClusterSection(Section):
+    """The GPUs a GPU run is planned against (rlcoder.learn.memory_plan); a CPU run ignores it."""
+
+    gpus_per_node: int = Field(8, gt=0, description="GPUs on each node")
+    gpu_memory_gb: float = Field(80.0, gt=0.0, description="memory of one GPU, GB (1e9 bytes)")
+    nodes: int | None = Field(
+        None, gt=0, description="nodes available; None = plan only (report how many the run needs)"
+    )
+
+
 class EvalSection(Section):
     samples_per_problem: int = Field(
         4, gt=0, description="completions sampled per problem when measuring pass rates"
     )
     around_rl: bool = Field(
         True, description="measure the pass rate on the train problems before and after RL"
+    )
+    problems: int | None = Field(
+        None, gt=0, description="evaluate around RL on only the first N train prompts (None = all)"
     )
 
 
@@ -312,6 +325,7 @@ class RunConfig(BaseModel):
     reward: RewardSection = Field(default_factory=RewardSection)
     learner: LearnerSection = Field(default_factory=LearnerSection)
     eval: EvalSection = Field(default_factory=EvalSection)
+    cluster: ClusterSection = Field(default_factory=ClusterSection)
     ray: RaySection = Field(default_factory=RaySection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
 
@@ -350,6 +364,13 @@ def batch_plan(cfg: RunConfig) -> BatchPlan:
         )
     completions = prompts * group
     per_update = per_device * procs
+    if prompts % procs:
+        raise ConfigError(
+            f"learner.prompts_per_step: {prompts} prompts do not split into whole groups over "
+            f"learner.num_processes = {procs} ranks ({prompts} % {procs} = {prompts % procs}); every rank "
+            f"trains whole groups of samples_per_prompt = {group}, so prompts_per_step must be a multiple "
+            f"of {procs}"
+        )
     if completions % per_update:
         raise ConfigError(
             "learner.completions_per_device_batch: prompts_per_step * samples_per_prompt = "
@@ -374,17 +395,14 @@ def ppo_minibatches(cfg: RunConfig) -> int:
     minibatch made of whole device batches. Raises ConfigError showing the arithmetic."""
     plan = batch_plan(cfg)
     ppo = cfg.learner.ppo
-    if plan.num_processes != 1:
-        raise ConfigError(
-            f"learner.num_processes: the PPO learner runs in one process, got {plan.num_processes}"
-        )
     per_minibatch = ppo.completions_per_minibatch or plan.completions_per_step
-    if plan.completions_per_step % per_minibatch or per_minibatch % plan.completions_per_device_batch:
+    per_update = plan.completions_per_device_batch * plan.num_processes
+    if plan.completions_per_step % per_minibatch or per_minibatch % per_update:
         raise ConfigError(
             "learner.ppo.completions_per_minibatch: needs completions_per_step = "
             f"{plan.prompts_per_step} * {plan.samples_per_prompt} = {plan.completions_per_step} to divide "
-            f"into minibatches of {per_minibatch}, each a multiple of completions_per_device_batch = "
-            f"{plan.completions_per_device_batch}"
+            f"into minibatches of {per_minibatch}, each a multiple of completions_per_device_batch * "
+            f"num_processes = {plan.completions_per_device_batch} * {plan.num_processes} = {per_update}"
         )
     return plan.completions_per_step // per_minibatch
 

@@ -13,6 +13,7 @@ Layout (every name below is defined here, nowhere else):
     <run_dir>/<stage>/final/                      the stage's output model (HF format)
     <run_dir>/<stage>/replays/                    `rlcoder replay` of one step file (not under steps/)
     <run_dir>/eval/<model>/<problems>/            `rlcoder eval` of one model on one problem set
+    <run_dir>/<stage>/ray_train/                  Ray Train's state (learner.num_processes > 1)
 """
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ class StageDir:
         self.metrics = root / "metrics.jsonl"
         self.checkpoints = root / "checkpoints"
         self.final = root / "final"
+        self.ray_train = root / "ray_train"  # Ray Train's own state of a multi-rank learner
+        self.ranks = self.ray_train / "ranks.jsonl"  # one line per (re)start: each rank's pid
 
     # -- per-step records ---------------------------------------------------------------------
 

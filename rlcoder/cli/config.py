@@ -50,4 +50,15 @@ def cmd_config(args: argparse.Namespace) -> int:
             f"{head}{plan.gradient_accumulation_steps} accumulation steps of "
             f"{plan.completions_per_device_batch} x {plan.num_processes} processes"
         )
+    from rlcoder.run.memory_plan import check_fits, describe, memory_plan, model_shape
+
+    shape = model_shape(cfg.model.name_or_path)
+    if shape is None:
+        print(
+            f"# memory plan: no shape known for {cfg.model.name_or_path} (a local directory with config.json)"
+        )
+        return 0
+    mem = memory_plan(cfg, shape)
+    print("\n".join(describe(mem, cfg)))
+    check_fits(mem, cfg)  # ConfigError: main prints it and exits non-zero
     return 0

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rlcoder.config import RunConfig, batch_plan, completion_token_limit
+from rlcoder.learn import dist
 from rlcoder.learn.loader import load_causal_lm, lora_config
 from rlcoder.learn.step import RLSetup, StepRecord, loss_mask
 from rlcoder.learn.weight_sync import fleet_sync_for
@@ -26,6 +27,7 @@ def grpo_args(cfg: RunConfig, output_dir: Any, *, on_gpu: bool) -> Any:
 
     plan = batch_plan(cfg)
     learner, grpo = cfg.learner, cfg.learner.grpo
+    sharded = on_gpu and learner.num_processes > 1
     return GRPOConfig(
         output_dir=str(output_dir),
         max_steps=learner.steps,
@@ -49,8 +51,9 @@ def grpo_args(cfg: RunConfig, output_dir: Any, *, on_gpu: bool) -> Any:
         vllm_importance_sampling_mode="token_truncate",
         vllm_importance_sampling_clip_max=grpo.importance_sampling_cap,
         bf16=on_gpu and cfg.model.dtype == "bfloat16",
-        gradient_checkpointing=learner.gradient_checkpointing,
+        gradient_checkpointing=learner.gradient_checkpointing and not sharded,
         use_cpu=not on_gpu,
+        **fsdp_args(cfg, sharded),
         seed=cfg.seed,
         save_strategy="steps",
         save_steps=learner.save_every,
@@ -61,6 +64,25 @@ def grpo_args(cfg: RunConfig, output_dir: Any, *, on_gpu: bool) -> Any:
         disable_tqdm=True,  # StepLog prints one line per step instead
         dataloader_num_workers=0,
     )
+
+
+def fsdp_args(cfg: RunConfig, sharded: bool) -> dict[str, Any]:
+    """FSDP2 through TrainingArguments on N GPU ranks: every decoder layer sharded, activation
+    checkpointing inside FSDP, weights loaded on rank 0 and broadcast (no full copy per rank in host
+    RAM), sharded checkpoints that resume. On CPU accelerate ignores FSDP (use_cpu: DDP over gloo)."""
+    if not sharded:
+        return {}
+    return {
+        "fsdp": "full_shard auto_wrap",
+        "fsdp_config": {
+            "fsdp_version": 2,
+            "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+            "reshard_after_forward": True,
+            "activation_checkpointing": cfg.learner.gradient_checkpointing,
+            "cpu_ram_efficient_loading": True,
+            "state_dict_type": "SHARDED_STATE_DICT",
+        },
+    }
 
 
 class GrpoStep:
@@ -150,16 +172,21 @@ class GrpoStep:
                 me.step_logged(state.global_step, logs or {})
 
             def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-                me.rl.stage.mark_complete(me.rl.stage.checkpoint(state.global_step))
+                if dist.is_main():  # TRL saves on rank 0 (sharded state: every rank, then a barrier)
+                    me.rl.stage.mark_complete(me.rl.stage.checkpoint(state.global_step))
 
         return StepLog()
 
     def step_end(self, step: int) -> None:
-        self.rl.stage.write_step(step, self.record.groups(step))
         total = time.perf_counter() - self._t0
         # rollout, reward and the pre-generation sync all run inside TRL's step; the rest is update
         self.record.times_s["update"] = max(total - sum(self.record.times_s.values()), 0.0)
-        self._summary = {"step": step, **self.record.summary()}
+        whole = self.record.gathered()  # rank 0: every rank's share of the step; None elsewhere
+        if whole is None:
+            self.record.clear()
+            return
+        self.rl.stage.write_step(step, whole.groups(step))
+        self._summary = {"step": step, **whole.summary()}
 
     def step_logged(self, step: int, logs: dict[str, Any]) -> None:
         # TRL logs each step once, then a run summary at the end: record only the former
@@ -212,11 +239,14 @@ def train_grpo(rl: RLSetup, model_path: str) -> None:
     )
     trainer.remove_callback(PrinterCallback)  # StepLog prints one readable line per step
     step.attach(trainer)
-    checkpoint = stage.resume_checkpoint()
+    # rank 0 rewinds the run directory to its last complete checkpoint; every rank resumes from it
+    checkpoint = dist.broadcast_from_main(stage.resume_checkpoint() if dist.is_main() else None)
     if checkpoint:
         rl.log(f"[grpo] resuming from {checkpoint}")
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     trainer.sync_now()  # the fleet samples the final policy for evaluation
+    if not dist.is_main():
+        return
     final = trainer.accelerator.unwrap_model(trainer.model)
     if hasattr(final, "merge_and_unload"):
         final = final.merge_and_unload()

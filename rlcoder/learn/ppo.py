@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlcoder.config import RunConfig, ppo_minibatches
+from rlcoder.learn import dist
 from rlcoder.learn.step import RLSetup, StepRecord
 
 
@@ -41,18 +42,29 @@ class Experience:
 
 def make_experience(learner: Any, rollouts: list[Any], rewards: list[float | None]) -> tuple[Any, dict]:
     """Logprobs and values under the current weights, token rewards (score at the last policy token,
-    minus kl_coef x per-token KL to the reference), GAE advantages (whitened) and returns."""
+    minus kl_coef x per-token KL to the reference), GAE advantages (whitened) and returns. On N ranks
+    each holds its share of the step; whitening and the stats are over the global batch, and dropped
+    rollouts stay as fully masked rows (every rank runs the same number of sharded forwards)."""
     import torch
 
     from rlcoder.learn.ppo_math import gae, masked_mean, masked_whiten, token_rewards
     from rlcoder.learn.ppo_model import build_batch, forward, no_grad_eval
 
-    kept = [(r, w) for r, w in zip(rollouts, rewards, strict=True) if w is not None]
-    if not kept:
-        return None, {}
+    distributed = dist.world_size() > 1
+    if distributed:
+        kept = [(r, 0.0 if w is None else w) for r, w in zip(rollouts, rewards, strict=True)]
+        dropped = [w is None for w in rewards]
+        if dist.sum_floats([len(rewards) - sum(dropped)])[0] == 0:
+            return None, {}
+    else:
+        kept = [(r, w) for r, w in zip(rollouts, rewards, strict=True) if w is not None]
+        dropped = [False] * len(kept)
+        if not kept:
+            return None, {}
     cfg, ppo = learner.cfg, learner.cfg.learner.ppo
     rows, scores = [r for r, _ in kept], [w for _, w in kept]
     batch = build_batch(rows, scores, learner.pad_id, cfg.learner.mask_truncated).to(learner.device)
+    batch.mask[torch.tensor(dropped, dtype=torch.bool, device=learner.device)] = 0.0
     per_device = cfg.learner.completions_per_device_batch
     parts: dict[str, list[Any]] = {"lp": [], "v": [], "ref": []}
     with no_grad_eval(learner):
@@ -68,18 +80,33 @@ def make_experience(learner: Any, rollouts: list[Any], rewards: list[float | Non
     kl = old_lp - torch.cat(parts["ref"]) if parts["ref"] else None
     rewards_t = token_rewards(batch.scores, kl, mask, ppo.kl_coef)
     adv, ret = gae(rewards_t, old_v, mask, ppo.gamma, ppo.lam)
+    mean = global_masked_mean if distributed else lambda x, m: float(masked_mean(x, m))
     if ppo.whiten_advantages:
-        adv = masked_whiten(adv, mask)
+        adv = global_whiten(adv, mask) if distributed else masked_whiten(adv, mask)
+    n_kept = len(kept) - sum(dropped)
+    score_sum, n_global = dist.sum_floats([float(batch.scores.sum()), n_kept])
     stats = {
-        "reward": float(batch.scores.mean()),
-        "value_mean": float(masked_mean(old_v, mask)),
-        "return_mean": float(masked_mean(ret, mask)),
-        "logprob_gap": float(masked_mean((old_lp - batch.fleet_logprobs).abs(), mask)),
-        "completions_trained": float(len(kept)),
+        "reward": score_sum / n_global if distributed else float(batch.scores.mean()),
+        "value_mean": mean(old_v, mask),
+        "return_mean": mean(ret, mask),
+        "logprob_gap": mean((old_lp - batch.fleet_logprobs).abs(), mask),
+        "completions_trained": float(n_global),
     }
     if kl is not None:
-        stats["kl_ref"] = float(masked_mean(kl, mask))
+        stats["kl_ref"] = mean(kl, mask)
     return Experience(batch, old_lp, old_v, adv, ret), stats
+
+
+def global_masked_mean(x: Any, mask: Any) -> float:
+    total, count = dist.sum_floats([float((x * mask).sum()), float(mask.sum())])
+    return total / max(count, 1.0)
+
+
+def global_whiten(x: Any, mask: Any, eps: float = 1e-8) -> Any:
+    """ppo_math.masked_whiten with the mean and (population) variance over every rank's tokens."""
+    mean = global_masked_mean(x, mask)
+    var = global_masked_mean((x - mean) ** 2, mask)
+    return (x - mean) * (var + eps) ** -0.5 * mask
 
 
 def minibatch_loss(learner: Any, exp: Experience, index: Any, tokens: float) -> tuple[Any, dict[str, float]]:
@@ -146,23 +173,26 @@ def ppo_update(learner: Any, exp: Experience, step: int) -> dict[str, float]:
 def minibatch_step(learner: Any, exp: Experience, part: Any) -> dict[str, float] | None:
     """Gradients over one minibatch in device batches, then one optimizer step; None (and no
     step) when the minibatch's approx KL is above learner.ppo.target_kl."""
-    import torch
 
-    cfg = learner.cfg
-    tokens = max(float(exp.batch.mask[part].sum()), 1.0)
+    from rlcoder.learn.fsdp import clip_grad_norm
+
+    cfg, world = learner.cfg, dist.world_size()
+    # every rank's share is scaled by the global minibatch's tokens; FSDP averages gradients over
+    # the ranks, so each rank's loss is scaled back up by the world size: the sum is the global loss
+    tokens = max(dist.sum_floats([float(exp.batch.mask[part].sum())])[0], 1.0)
     learner.optimizer.zero_grad(set_to_none=True)
     totals: dict[str, float] = {}
     for index in part.split(cfg.learner.completions_per_device_batch):
         loss, stats = minibatch_loss(learner, exp, index, tokens)
-        loss.backward()
+        (loss * world if world > 1 else loss).backward()
         for k, v in stats.items():
             totals[k] = totals.get(k, 0.0) + v
+    totals = dist.sum_dict(totals)  # the early stop below is the same decision on every rank
     target = cfg.learner.ppo.target_kl
     if target is not None and totals["approx_kl"] > target:
         learner.optimizer.zero_grad(set_to_none=True)
         return None
-    norm = torch.nn.utils.clip_grad_norm_(learner.trainable(), cfg.learner.max_grad_norm)
-    totals["grad_norm"] = float(norm)
+    totals["grad_norm"] = clip_grad_norm(learner.trainable(), cfg.learner.max_grad_norm)
     learner.optimizer.step()
     return totals
 
@@ -176,7 +206,8 @@ def train_ppo(rl: RLSetup, model_path: str) -> None:
     from rlcoder.learn.weight_sync import fleet_sync_for
 
     cfg, stage, record = rl.cfg, rl.stage, StepRecord(mask_truncated=rl.cfg.learner.mask_truncated)
-    checkpoint = stage.resume_checkpoint()
+    # rank 0 rewinds the run directory to its last complete checkpoint; every rank resumes from it
+    checkpoint = dist.broadcast_from_main(stage.resume_checkpoint() if dist.is_main() else None)
     if checkpoint:
         rl.log(f"[ppo] resuming from {checkpoint}")
     torch.manual_seed(cfg.seed)
@@ -187,7 +218,7 @@ def train_ppo(rl: RLSetup, model_path: str) -> None:
     )
     synced = -1  # the fleet starts on the stage's input weights: sync (and check) before sampling
     steps = cfg.learner.steps
-    board = tensorboard(cfg, stage.root)
+    board = tensorboard(cfg, stage.root) if dist.is_main() else None
     for step in range(learner.step + 1, steps + 1):
         if synced != learner.step:
             sync.sync_weights()
@@ -196,12 +227,16 @@ def train_ppo(rl: RLSetup, model_path: str) -> None:
         for key, value in row.items():
             if board is not None and key != "step":
                 board.add_scalar(key, value, step)
-        record.finish(rl, row, "ppo")
+        if dist.is_main():
+            record.finish(rl, row, "ppo")
+        record.clear()
         if step % cfg.learner.save_every == 0 or step == steps:
             path = stage.checkpoint(step)
-            save_checkpoint(learner, path)
-            stage.mark_complete(path)
-            stage.prune_checkpoints(keep=cfg.learner.save_total_limit)
+            save_checkpoint(learner, path)  # collective with N ranks; rank 0 writes
+            if dist.is_main():
+                stage.mark_complete(path)
+                stage.prune_checkpoints(keep=cfg.learner.save_total_limit)
+            dist.barrier()
     if board is not None:
         board.close()
     if synced != learner.step:
@@ -222,7 +257,7 @@ def run_step(rl: RLSetup, learner: Any, record: StepRecord, step: int) -> dict[s
     """ROLLOUT, SCORE and UPDATE of one step; its records written; its metrics row returned."""
     cfg: RunConfig = rl.cfg
     chosen = prompts_for_step(len(rl.prompts), cfg.learner.prompts_per_step, step, cfg.seed)
-    prompts = [rl.prompts[i] for i in chosen]
+    prompts = [rl.prompts[i] for i in dist.local_slice(chosen)]
     if cfg.learner.dynamic_sampling_rounds:
         rollouts, rewards = record.sample_informative(rl, prompts, step, learner.step), record.rewards
     else:
@@ -235,5 +270,8 @@ def run_step(rl: RLSetup, learner: Any, record: StepRecord, step: int) -> dict[s
         stats.update(ppo_update(learner, exp, step))
     learner.step = step
     record.add_time("update", time.perf_counter() - t0)
-    rl.stage.write_step(step, record.groups(step))
-    return {"step": step, **record.summary(), **stats}
+    whole = record.gathered()  # rank 0: every rank's records of the step; None elsewhere
+    if whole is None:
+        return {}
+    rl.stage.write_step(step, whole.groups(step))
+    return {"step": step, **whole.summary(), **stats}

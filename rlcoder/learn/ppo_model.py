@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from rlcoder.config import RunConfig
+from rlcoder.learn import dist, fsdp
 from rlcoder.learn.loader import load_adapter, load_backbone, load_causal_lm, with_lora
 from rlcoder.learn.ppo_math import token_logprobs
 from rlcoder.learn.step import loss_mask
@@ -115,6 +116,7 @@ class PpoLearner:
     device: torch.device
     step: int = 0  # PPO steps done = the policy_version of the current weights
     pad_id: int = 0
+    model_path: str = ""  # the stage's input weights (a sharded policy is saved through a plain copy)
 
     def trainable(self) -> list[nn.Parameter]:
         return [p for m in (self.policy, self.critic) for p in m.parameters() if p.requires_grad]
@@ -149,9 +151,11 @@ def load_learner(cfg: RunConfig, model_path: str, checkpoint: Path | None, pad_i
     """Policy, critic, reference and optimizer, from `model_path` or from a PPO checkpoint."""
     from transformers import get_scheduler
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = _device()
     policy = _load_policy(cfg, model_path, checkpoint)
     critic = _load_critic(cfg, model_path, policy.config.hidden_size)
+    if checkpoint:
+        _restore_critic(critic, checkpoint)
     ref = None
     if cfg.learner.ppo.kl_coef > 0 and not cfg.lora.enabled:
         ref = load_causal_lm(cfg, model_path).to(device).eval().requires_grad_(False)
@@ -165,6 +169,8 @@ def load_learner(cfg: RunConfig, model_path: str, checkpoint: Path | None, pad_i
     # training mode for the updates (HF checkpointing works only there); dropout stays as configured
     policy.to(device).train()
     critic.to(device).train()
+    if dist.world_size() > 1:  # FSDP2: every rank holds 1/N of each parameter, gradient and moment
+        _shard(policy, critic, ref)
     ppo, lr = cfg.learner.ppo, cfg.learner.lr
     critic_params = [p for p in critic.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
@@ -178,9 +184,29 @@ def load_learner(cfg: RunConfig, model_path: str, checkpoint: Path | None, pad_i
         cfg.learner.lr_scheduler, optimizer, num_warmup_steps=0, num_training_steps=cfg.learner.steps
     )
     learner = PpoLearner(cfg, policy, critic, ref, optimizer, scheduler, device, pad_id=pad_id)
+    learner.model_path = str(model_path)
     if checkpoint:
         _restore(learner, checkpoint)
     return learner
+
+
+def _device() -> torch.device:
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    import os
+
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _shard(policy: Any, critic: Critic, ref: Any) -> None:
+    from torch.distributed.fsdp import fully_shard
+
+    fsdp.shard(policy)
+    if critic.backbone is not None:
+        fsdp.shard(critic.backbone)
+    fully_shard(critic.head)  # called directly by Critic.values, so it gets its own FSDP hooks
+    if ref is not None:
+        fsdp.shard(ref)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,34 +262,72 @@ def no_grad_eval(learner: PpoLearner) -> Iterator[None]:
 
 
 def save_checkpoint(learner: PpoLearner, path: Path) -> None:
-    """policy/ (HF model or adapter), the critic's trainable weights, optimizer and scheduler."""
+    """policy/ (HF model or adapter), the critic's trainable weights, optimizer and scheduler. With
+    N ranks every rank takes part in the gathers and rank 0 alone writes."""
     from safetensors.torch import save_file
 
-    path.mkdir(parents=True, exist_ok=True)
-    learner.policy.save_pretrained(str(path / "policy"))
-    save_file(learner.critic.trainable_state(), str(path / CRITIC_FILE))
-    torch.save(learner.optimizer.state_dict(), path / "optimizer.pt")
+    if dist.world_size() == 1:
+        path.mkdir(parents=True, exist_ok=True)
+        learner.policy.save_pretrained(str(path / "policy"))
+        critic_state = learner.critic.trainable_state()
+        optimizer_state = learner.optimizer.state_dict()
+    else:
+        policy = plain_policy(learner)  # rank 0: a plain copy with the gathered weights
+        trainable = {k for k, p in learner.critic.named_parameters() if p.requires_grad}
+        critic_state = fsdp.gather_full_state(learner.critic, keep=trainable.__contains__)
+        optimizer_state = fsdp.optimizer_state(_modules(learner), learner.optimizer)
+        if not dist.is_main():
+            return
+        path.mkdir(parents=True, exist_ok=True)
+        policy.save_pretrained(str(path / "policy"))
+    save_file({k: v.contiguous() for k, v in critic_state.items()}, str(path / CRITIC_FILE))
+    torch.save(optimizer_state, path / "optimizer.pt")
     torch.save(learner.scheduler.state_dict(), path / "scheduler.pt")
     (path / "state.json").write_text(json.dumps({"step": learner.step}))
 
 
-def _restore(learner: PpoLearner, path: Path) -> None:
+def _modules(learner: PpoLearner) -> nn.Module:
+    """Policy and critic as one module: the optimizer's parameters by name, for the sharded state."""
+    return nn.ModuleDict({"policy": learner.policy, "critic": learner.critic})
+
+
+def plain_policy(learner: PpoLearner) -> Any:
+    """Rank 0: an unsharded copy of the policy (adapter unmerged) on the CPU, None elsewhere; every
+    rank must call it (the weights are gathered from the shards)."""
+    state = fsdp.gather_full_state(learner.policy)
+    if not dist.is_main():
+        return None
+    cfg = learner.cfg
+    plain = with_lora(load_causal_lm(cfg, learner.model_path), cfg)
+    plain.load_state_dict(state, strict=True)
+    return plain
+
+
+def _restore_critic(critic: Critic, path: Path) -> None:
     from safetensors.torch import load_file
 
     state = load_file(str(path / CRITIC_FILE))
-    missing, unexpected = learner.critic.load_state_dict(state, strict=False)
-    trainable = {k for k, p in learner.critic.named_parameters() if p.requires_grad}
+    missing, unexpected = critic.load_state_dict(state, strict=False)
+    trainable = {k for k, p in critic.named_parameters() if p.requires_grad}
     if unexpected or trainable & set(missing):
         raise RuntimeError(f"{path}: critic weights mismatch: missing {missing}, unexpected {unexpected}")
-    learner.critic.to(learner.device)
-    learner.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location=learner.device))
+
+
+def _restore(learner: PpoLearner, path: Path) -> None:
+    state = torch.load(path / "optimizer.pt", map_location=learner.device)
+    if dist.world_size() == 1:
+        learner.optimizer.load_state_dict(state)
+    else:
+        fsdp.load_optimizer_state(_modules(learner), learner.optimizer, state)
     learner.scheduler.load_state_dict(torch.load(path / "scheduler.pt"))
     learner.step = int(json.loads((path / "state.json").read_text())["step"])
 
 
 def save_final(learner: PpoLearner, target: Path, tokenizer: Any) -> None:
-    """The policy as a plain HF model (LoRA merged) for evaluation and the next stage."""
-    model = learner.policy
+    """The policy as a plain HF model (LoRA merged) for evaluation and the next stage (rank 0 writes)."""
+    model = learner.policy if dist.world_size() == 1 else plain_policy(learner)
+    if model is None:
+        return
     if is_peft_model(model):
         model = model.merge_and_unload()
     model.save_pretrained(str(target))

@@ -183,6 +183,26 @@ class StepRecord:
         self.rewards = [w for g in groups for w in g.rewards]
         return self.rollouts
 
+    def gathered(self) -> StepRecord | None:
+        """Rank 0: one record of every rank's rollouts, verdicts and rewards (rank order; phase times
+        are the slowest rank's); None on the other ranks. On a single process: this record."""
+        from rlcoder.learn import dist
+
+        if dist.world_size() == 1:
+            return self
+        parts = dist.gather_to_main((self.rollouts, self.verdicts, self.rewards, self.stale, self.times_s))
+        if parts is None:
+            return None
+        whole = StepRecord()
+        for rollouts, verdicts, rewards, stale, times in parts:
+            whole.rollouts += rollouts
+            whole.verdicts += verdicts
+            whole.rewards += rewards
+            whole.stale += stale
+            for phase, seconds in times.items():
+                whole.times_s[phase] = max(whole.times_s.get(phase, 0.0), seconds)
+        return whole
+
     def groups(self, step: int) -> list[ScoredGroup]:
         """The step's records, as they go to the run directory."""
         return group_scored(self.rollouts, self.verdicts, self.rewards, step=step)

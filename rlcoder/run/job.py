@@ -51,7 +51,12 @@ def claim_run_dir(cfg: RunConfig, new_run: bool = False, log: Log = log_stderr) 
 
 def run_train(cfg: RunConfig, log: Log = log_stderr) -> dict[str, Any]:
     """Run every stage that is not complete yet; returns the RL stage's before/after evaluation."""
+    from rlcoder.run.memory_plan import check_fits, memory_plan, model_shape
+
     model_path = check_train(cfg, log)  # every input, before any stage starts
+    shape = model_shape(cfg.model.name_or_path)
+    if shape is not None:
+        check_fits(memory_plan(cfg, shape), cfg)  # refuse before anything starts
     run = RunDir(cfg.run_dir)
     write_resolved(cfg, run.root)
     results: dict[str, Any] = {}
@@ -117,7 +122,11 @@ def run_rl_stage(cfg: RunConfig, algo: str, model_path: str, stage: StageDir, lo
         rl = RLSetup(cfg, stage, tokenizer, problems, prompts, fleet, source, scorer, log)
         before = evaluate_once(rl, "before") if cfg.eval.around_rl else {}
         t0 = time.perf_counter()
-        if algo == "ppo":
+        if cfg.learner.num_processes > 1:
+            from rlcoder.run.learner_launch import train_on_ranks
+
+            train_on_ranks(cfg, algo, model_path, stage, fleet, scorer)
+        elif algo == "ppo":
             from rlcoder.learn.ppo import train_ppo
 
             train_ppo(rl, model_path)
@@ -192,7 +201,7 @@ def evaluate_once(rl: RLSetup, when: str) -> dict[str, Any]:
     if path.is_file():
         return dict(json.loads(path.read_text()))
     n = rl.cfg.eval.samples_per_problem
-    requests = [p.request() for p in rl.prompts]
+    requests = [p.request() for p in rl.prompts[: rl.cfg.eval.problems]]
     rl.log(f"[eval] {when} RL: {len(requests)} problems x {n} samples")
     groups = sample_and_score(rl.source, rl.scorer, rl.problems, requests, rl.cfg, n)
     # the scored samples too, for `rlcoder report` / `rlcoder replay`

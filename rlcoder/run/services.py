@@ -47,14 +47,10 @@ def reward_scorer(cfg: RunConfig) -> Iterator[Any]:
     """A RewardClient for the configured service URL; else for a service this run starts: on this
     machine when Ray is local (or not used at all: replay), as a Ray actor on the cluster when the
     run joined one."""
-    from reward.service.client import RewardClient
-
     r = cfg.reward
 
     def client(url: str) -> Any:
-        return RewardClient(
-            url, max_concurrency=r.max_concurrency, retries=r.retries, request_timeout_s=r.request_timeout_s
-        )
+        return reward_client(cfg, url)
 
     if r.url:
         yield client(r.url)
@@ -76,6 +72,16 @@ def reward_scorer(cfg: RunConfig) -> Iterator[Any]:
             yield client(service.url)
 
 
+def reward_client(cfg: RunConfig, url: str) -> Any:
+    """A client of the reward service at `url`, as the config says (each learner rank makes its own)."""
+    from reward.service.client import RewardClient
+
+    r = cfg.reward
+    return RewardClient(
+        url, max_concurrency=r.max_concurrency, retries=r.retries, request_timeout_s=r.request_timeout_s
+    )
+
+
 def joins_cluster(cfg: RunConfig) -> bool:
     """True when the run joins an existing Ray cluster (configured, or a `ray job submit`)."""
     return bool(cfg.ray.address or os.environ.get("RAY_ADDRESS"))
@@ -83,7 +89,19 @@ def joins_cluster(cfg: RunConfig) -> bool:
 
 @contextmanager
 def rollout_fleet(cfg: RunConfig, model_path: str) -> Iterator[Any]:
+    """The fleet in this process (one learner process), or behind one controller actor that every
+    learner rank reaches (learner.num_processes > 1: a FleetClient, whose `handle` the ranks get)."""
     from rlcoder.specs import fleet_spec
+
+    if cfg.learner.num_processes > 1:
+        from rollout.fleet_host import FleetClient, start_fleet_host, stop_fleet_host
+
+        handle = start_fleet_host(fleet_spec(cfg, model_path))
+        try:
+            yield FleetClient(handle)
+        finally:
+            stop_fleet_host(handle)
+        return
     from rollout.fleet import RolloutFleet
 
     fleet = RolloutFleet(fleet_spec(cfg, model_path))

@@ -50,7 +50,7 @@ def ray_head():
         f"--port={_free_port()}",
         "--dashboard-host=127.0.0.1",
         f"--dashboard-port={dash}",
-        "--num-cpus=3",
+        "--num-cpus=5",  # logical: the 2-rank job needs 1 rollout worker + 2 ranks + the reward actor
         f"--temp-dir={temp_dir}",
         "--disable-usage-stats",
         f"--ray-client-server-port={_free_port()}",
@@ -73,7 +73,19 @@ def ray_head():
 
 
 def test_ray_job_submit_runs_a_grpo_step(ray_head, tmp_path):
+    _submit_and_check(ray_head, tmp_path / "run", [])
+
+
+def test_ray_job_submit_runs_a_step_on_two_learner_ranks(ray_head, tmp_path):
     run_dir = tmp_path / "run"
+    _submit_and_check(
+        ray_head, run_dir, ["learner.num_processes=2", "learner.completions_per_device_batch=2"]
+    )
+    starts = (run_dir / "grpo" / "ray_train" / "ranks.jsonl").read_text().splitlines()
+    assert len(json.loads(starts[0])["pids"]) == 2
+
+
+def _submit_and_check(ray_head: str, run_dir: Path, extra: list[str]) -> None:
     cmd = [
         str(BIN / "ray"),
         "job",
@@ -99,6 +111,7 @@ def test_ray_job_submit_runs_a_grpo_step(ray_head, tmp_path):
         "rollout.max_new_tokens=16",
         "learner.prompts_per_step=2",
         "learner.completions_per_device_batch=4",
+        *extra,
     ]
     for _ in range(10):
         proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=900)

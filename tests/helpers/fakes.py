@@ -4,6 +4,8 @@ and a Scorer whose verdicts a function decides. Both record what they were asked
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from rlcoder.records import Rollout, RolloutRequest, SamplingSpec, ScoreItem, Verdict, VerdictStatus
 
@@ -17,14 +19,17 @@ def fixed_rollout(q: RolloutRequest, i: int, version: int = 0) -> Rollout:
 
 
 class ScriptedFleet:
-    """A RolloutSource: `sampling.n` rollouts per request, each `answer(request, sample_index)`
-    (default: `fixed_rollout` at policy `version`). `asked` holds each call's (requests, sampling)."""
+    """A PolicyFleet: `sampling.n` rollouts per request, each `answer(request, sample_index)`
+    (default: `fixed_rollout` at policy `version`). `asked` holds each call's (requests, sampling);
+    `synced` each weight sync as (kind, payload, version, check): kind "weights" with the state dict
+    it got, or "adapter" with the adapter directory's tensors (read at sync time)."""
 
     def __init__(
         self, answer: Callable[[RolloutRequest, int], Rollout] | None = None, version: int = 0
     ) -> None:
         self.answer = answer or (lambda q, i: fixed_rollout(q, i, version))
         self.asked: list[tuple[list[RolloutRequest], SamplingSpec]] = []
+        self.synced: list[tuple[str, Any, int, Any]] = []
 
     def generate_all(
         self, requests: Sequence[RolloutRequest], sampling: SamplingSpec | None = None
@@ -32,6 +37,16 @@ class ScriptedFleet:
         sampling = sampling or SamplingSpec()
         self.asked.append((list(requests), sampling))
         return [[self.answer(q, i) for i in range(sampling.n)] for q in requests]
+
+    def sync_weights(self, state: Any, version: int, check: Any) -> None:
+        self.synced.append(("weights", {k: v.detach().clone() for k, v in state.items()}, version, check))
+
+    def load_adapter(self, path: str | Path, version: int, check: Any) -> None:
+        from safetensors.torch import load_file
+
+        self.synced.append(
+            ("adapter", load_file(str(Path(path) / "adapter_model.safetensors")), version, check)
+        )
 
 
 class ScriptedScorer:

@@ -45,7 +45,8 @@ def test_summary_rates_histogram_and_pass_at_k_by_hand():
     s = summarize(groups, problems, ks=[1, 2, 4])
     assert s.completions == 14 and s.groups == 4
     assert s.verdicts == {
-        "pass": 6, "fail": 4, "error": 1, "timeout": 1, "memory": 0, "no_code": 1, "infra_error": 1, "bad_test": 0
+        "pass": 6, "fail": 4, "error": 1, "timeout": 1, "memory": 0, "no_code": 1,
+        "infra_error": 1, "bad_test": 0,
     }  # fmt: skip
     assert (s.overall.passed, s.overall.scored) == (6, 13)
     assert (s.by_step[1].passed, s.by_step[1].scored) == (2, 7)

@@ -76,7 +76,11 @@ def test_ppo_minibatch_arithmetic():
             [*PPO, "learner.ppo.completions_per_minibatch=4"],
             "each a multiple of completions_per_device_batch",
         ),
-        ([*PPO, "learner.num_processes=2"], "the PPO learner runs in one process"),
+        (
+            [*PPO, "learner.num_processes=2", "learner.ppo.completions_per_minibatch=4"],
+            "each a multiple of completions_per_device_batch * num_processes = 8 * 2 = 16",
+        ),
+        ([*PPO, "learner.num_processes=3"], "4 prompts do not split into whole groups over"),
         (
             [*PPO, "learner.ppo.critic=shared"],
             "learner.ppo.critic: Input should be 'value_head' or 'separate'",
