@@ -113,11 +113,12 @@ def _submit_and_check(ray_head: str, run_dir: Path, extra: list[str]) -> None:
         "learner.completions_per_device_batch=4",
         *extra,
     ]
-    for _ in range(10):
+    deadline = time.monotonic() + 300
+    while True:
         proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=900)
-        # a fresh head's job agent can take a while to register on a loaded machine; the
-        # submission is refused before any job exists, so asking again is safe
-        if "No available agent to submit job" not in proc.stdout + proc.stderr:
+        # a fresh head's job agent can take minutes to register on a loaded machine (seen: over 100 s
+        # at load 9); the submission is refused before any job exists, so asking again is safe
+        if "No available agent to submit job" not in proc.stdout + proc.stderr or time.monotonic() > deadline:
             break
         time.sleep(5)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
