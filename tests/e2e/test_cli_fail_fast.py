@@ -4,10 +4,8 @@ non-zero exit and no traceback (the CLI in a subprocess, as a user runs it)."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 from rlcoder.config import load_config
 from rlcoder.data.problems import load_problems, problem_to_row
 from rlcoder.run_dir import write_resolved
+from tests.helpers.cli import rlcoder_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -23,15 +22,7 @@ ROOT = Path(__file__).parents[2]
 
 
 def _rlcoder(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "rlcoder", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env=env,
-    )
+    return rlcoder_cli(*args, timeout=timeout)
 
 
 def _one_line_refusal(proc: subprocess.CompletedProcess[str], needle: str) -> None:

@@ -4,9 +4,7 @@ the input was never compared. The CLI in a subprocess; scoring in the in-process
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from rlcoder.config import load_config
 from rlcoder.data.problems import bundled_problems
 from rlcoder.eval.synthetic_run import score_groups, write_run
 from rlcoder.records import Rollout, ScoredGroup
+from tests.helpers.cli import rlcoder_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -22,15 +21,7 @@ ROOT = Path(__file__).parents[2]
 
 
 def _rlcoder(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "rlcoder", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env=env,
-    )
+    return rlcoder_cli(*args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

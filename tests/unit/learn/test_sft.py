@@ -4,8 +4,6 @@ TRL's SFTConfig, bad stages and bad configs are one-line errors (exit 2 from the
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -116,30 +114,6 @@ def test_an_unreadable_stage_is_a_config_error_naming_the_field() -> None:
         load_stage("/nonexistent/kodcode.parquet", RunConfig())
     with pytest.raises(ConfigError, match=r"learner\.sft\.stages: .*split"):
         load_stage("bundled:dev", RunConfig())
-
-
-def _rlcoder(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rlcoder", *args], capture_output=True, text=True, timeout=120
-    )
-
-
-@pytest.mark.parametrize(
-    ("overrides", "needle"),
-    [
-        (["learner.sft.nope=1"], "learner.sft.nope: unknown key"),
-        (["learner.sft.stages=[]"], "learner.sft.stages"),
-        (["learner.sft.lr=0"], "learner.sft.lr"),
-        (["learner.sft.batch_size=6", "learner.sft.examples_per_device_batch=4"], "does not divide"),
-    ],
-)
-def test_sft_cli_rejects_a_bad_config_with_exit_2(overrides: list[str], needle: str) -> None:
-    proc = _rlcoder("sft", "--config", "configs/laptop.yaml", *overrides)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("rlcoder: config error:")
-    assert needle in lines[0]
 
 
 def test_sft_reports_to_tensorboard_unless_logging_is_off(tmp_path: Path) -> None:
