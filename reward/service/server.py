@@ -171,6 +171,8 @@ def _restart(ex: Executor) -> bool:
 
 
 async def _score_items(ex: Executor, items: list[ScoreItem], timeout_s: float) -> list[Verdict]:
+    if not items:  # an empty batch has an empty answer (asyncio.wait refuses an empty set)
+        return []
     futures = await asyncio.to_thread(lambda: [ex.submit(item) for item in items])
     waiting = [asyncio.wrap_future(f) for f in futures]
     done, _ = await asyncio.wait(waiting, timeout=timeout_s)

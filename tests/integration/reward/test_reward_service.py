@@ -99,6 +99,11 @@ def test_bad_requests_get_a_clear_error(service, body, code, needle):
     assert needle in response.json()["error"]
 
 
+def test_an_empty_batch_gets_an_empty_answer(service):
+    response = httpx.post(f"{service.url}/v1/score", json={"items": []})
+    assert response.status_code == 200 and response.json() == {"verdicts": []}
+
+
 def test_oversize_bodies_are_refused(service):
     host, port = service.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as raw:  # declares 1 GiB, sends 2 bytes
