@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rlcoder.config import ConfigError, RunConfig
+from rlcoder.config import ConfigError, RunConfig, load_config
 from rlcoder.console import Log, log_stderr, pct
 from rlcoder.learn.step import RLSetup
 from rlcoder.records import Problem
@@ -37,11 +37,17 @@ def claim_run_dir(cfg: RunConfig, new_run: bool = False, log: Log = log_stderr) 
     changes = config_changes(cfg)
     if not changes:
         return cfg
+    run = RunDir(cfg.run_dir)
+    started = load_config(run.resolved_config)
+    if changes == [f"learner.steps: {started.learner.steps} -> {cfg.learner.steps}"] and (
+        cfg.learner.steps > started.learner.steps and not run.stage(cfg.stages[-1]).is_done()
+    ):  # training an unfinished run for longer: the steps done so far ran under this very config
+        log(f"[run] {cfg.run_dir}: learner.steps {started.learner.steps} -> {cfg.learner.steps}, resuming")
+        return cfg
     target = next_run_dir(cfg.run_dir)
     if new_run:
         log(f"[run] {cfg.run_dir} was started with another config; this run goes to {target}")
         return cfg.model_copy(update={"run_dir": str(target)})
-    run = RunDir(cfg.run_dir)
     state = "a finished run" if run.summary.is_file() or run.stage(cfg.stages[-1]).is_done() else "a run"
     raise ConfigError(
         f"run_dir {cfg.run_dir} holds {state} started with another config ({'; '.join(changes)}); "

@@ -11,7 +11,7 @@ from rlcoder.config import ConfigError, load_config
 from rlcoder.data.problems import load_problems, problem_to_row
 from rlcoder.run.job import claim_run_dir
 from rlcoder.run.preflight import check_ks, check_source, check_stage_source
-from rlcoder.run_dir import write_resolved
+from rlcoder.run_dir import RunDir, write_resolved
 
 
 def _rows(n):
@@ -72,3 +72,18 @@ def test_a_run_dir_started_with_another_config(tmp_path):
     fresh = claim_run_dir(changed, new_run=True, log=lines.append)
     assert fresh.run_dir == str(tmp_path / "run-2") and fresh.learner.steps == 3
     assert "this run goes to" in lines[0]
+
+
+def test_an_unfinished_run_may_train_longer_but_a_finished_one_may_not(tmp_path):
+    run = tmp_path / "run"
+    first = load_config(None, [f"run_dir={run}", "stages=[grpo]", "learner.steps=2"])
+    write_resolved(first, run)
+    longer = load_config(None, [f"run_dir={run}", "stages=[grpo]", "learner.steps=3"])
+    lines: list[str] = []
+    assert claim_run_dir(longer, log=lines.append) is longer and "learner.steps 2 -> 3" in lines[0]
+    other = load_config(None, [f"run_dir={run}", "stages=[grpo]", "learner.steps=3", "learner.lr=0.5"])
+    with pytest.raises(ConfigError, match="another config"):
+        claim_run_dir(other)  # anything beyond the step count is another run
+    RunDir(run).stage("grpo").mark_complete(RunDir(run).stage("grpo").final)
+    with pytest.raises(ConfigError, match="a finished run"):
+        claim_run_dir(longer)
