@@ -47,7 +47,13 @@ def run_check(
     if not callable(candidate):
         emit("error", phase="import", detail=f"entry point {entry_point!r} is not defined by the code")
         return
-    ns = check_namespace(module.__dict__, namespace)
+    check_candidate(plan, check_namespace(module.__dict__, namespace), candidate, namespace, emit)
+
+
+def check_candidate(
+    plan: TestPlan, ns: dict[str, Any], candidate: Any, namespace: dict[str, Any], emit: Emit
+) -> None:
+    """Define check() from the test in `ns` and report check(candidate) as one test (both judges)."""
     assert plan.code is not None
     try:
         exec(plan.code, ns)

@@ -15,7 +15,7 @@ from typing import Any
 
 from reward.harness import fast_path
 from reward.harness.fixtures import Unsupported
-from reward.harness.runners import _normalize, run_real_pytest
+from reward.harness.runners import _normalize, check_candidate, run_real_pytest
 from reward.harness.testplan import TestPlan
 from reward.judge.channel import ChannelBroken
 from reward.judge.proxies import Link, ProgramGone, SolutionModule, names_used_by
@@ -94,24 +94,7 @@ def _run_check(
         return
     ns.update(namespace)
     ns["__name__"] = "__check__"
-    assert plan.code is not None
-    try:
-        exec(plan.code, ns)
-    except BaseException as exc:
-        emit("error", phase="collect", detail=_describe(exc, namespace))
-        return
-    emit("collected", total=1)
-    try:
-        ns["check"](candidate)
-    except BaseException as exc:
-        emit(
-            "test",
-            name="check",
-            outcome=fast_path._classify(exc),
-            detail=f"check: {_describe(exc, namespace)}",
-        )
-        return
-    emit("test", name="check", outcome="passed", detail="")
+    check_candidate(plan, ns, candidate, namespace, emit)
 
 
 def _run_stdio(link: Link, plan: TestPlan, emit: Emit) -> None:

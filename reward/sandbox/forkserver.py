@@ -145,7 +145,7 @@ def serve(state: ServerState, ctl_fd: int) -> None:
                     for run in state.runs.values():
                         lifecycle.kill(state, run, timed_out=False)
             elif key.data == "wake":
-                _drain(wake_r)
+                zygote.drain(wake_r)
             elif key.data == "zygote":
                 lifecycle.read_zygote(state)
             else:
@@ -158,14 +158,6 @@ def serve(state: ServerState, ctl_fd: int) -> None:
 
 def _ignore(signum: int, frame: Any) -> None:
     return None
-
-
-def _drain(fd: int) -> None:
-    try:
-        while os.read(fd, 4096):
-            pass
-    except BlockingIOError:
-        pass
 
 
 def _next_timeout(state: ServerState) -> float | None:

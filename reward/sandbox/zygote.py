@@ -62,7 +62,7 @@ def _serve(sock: socket.socket, layers: isolation.Layers, arm: Any) -> None:
     while True:
         for key, _ in sel.select():
             if key.fileobj is wake_r:
-                _drain(wake_r)
+                drain(wake_r)
             elif not _start_one(sock, layers, arm, tokens, (wake_r, wake_w)):
                 return  # the fork server is gone
         while tokens:
@@ -106,7 +106,8 @@ def _start_one(
     return True
 
 
-def _drain(fd: int) -> None:
+def drain(fd: int) -> None:
+    """Empty a non-blocking wake-up pipe (the fork server's too)."""
     try:
         while os.read(fd, 4096):
             pass
