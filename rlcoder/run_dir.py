@@ -101,6 +101,47 @@ def refuse_existing(path: Path, force: bool, what: str = "--out") -> None:
         raise ConfigError(f"{what} {path}: the {kind} exists; pass --force to overwrite it, or another path")
 
 
+def claim_appendable(out: Path, resume: bool, *alongside: Path) -> set[str]:
+    """An output that a resumable command appends JSON lines to (data label, data synthesize): a .jsonl
+    that is continued only with `resume`, never overwritten. Returns the question ids already written
+    to it and to the files written `alongside` it; a last line torn by a kill is removed first."""
+    if out.suffix != ".jsonl":
+        raise ConfigError(f"--out {out}: rows are appended as JSON lines; name a .jsonl file")
+    paths = [out, *alongside]
+    if any(p.exists() for p in paths) and not resume:
+        raise ConfigError(f"--out {out} exists: pass --resume to continue it (nothing is overwritten)")
+    return set().union(*(written_ids(p) for p in paths))
+
+
+def written_ids(path: Path) -> set[str]:
+    """The question ids of the JSON lines in `path` (none when it does not exist); a last line torn by
+    a kill is removed so the file can be appended to."""
+    if not path.is_file():
+        return set()
+    text = path.read_text(encoding="utf-8")
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+        atomic_write_text(path, text)
+    ids = set()
+    for lineno, line in enumerate(text.splitlines(), 1):
+        try:
+            ids.add(json.loads(line)["question_id"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ConfigError(
+                f"{path}:{lineno}: not a row this command wrote; refusing to append to it"
+            ) from None
+    return ids
+
+
+def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Append rows as JSON lines, synced to disk before returning (a kill loses at most a torn line)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temp file and rename: readers see the old file or the new one, never a torn one."""
     path.parent.mkdir(parents=True, exist_ok=True)

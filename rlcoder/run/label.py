@@ -4,18 +4,16 @@ them, and append each problem as a KodCode row with its pass sequence, pass rate
 
 from __future__ import annotations
 
-import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rlcoder.config import ConfigError, RunConfig
+from rlcoder.config import RunConfig
 from rlcoder.console import Log, log_stderr
 from rlcoder.records import Problem
 from rlcoder.run.model_paths import resolve_model_path
 from rlcoder.run.services import ray_session, reward_scorer, rollout_fleet
-from rlcoder.run_dir import atomic_write_text
+from rlcoder.run_dir import append_jsonl, claim_appendable
 
 
 @dataclass
@@ -29,35 +27,6 @@ class LabelReport:
 
     def by_difficulty(self) -> dict[str, int]:
         return dict(Counter(p.difficulty for p in self.labelled))
-
-
-def labelled_ids(out: Path) -> set[str]:
-    """Problem ids already in `out` (none when it does not exist); a last line torn by a kill is
-    removed so the file can be appended to."""
-    if not out.is_file():
-        return set()
-    text = out.read_text(encoding="utf-8")
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-        atomic_write_text(out, text)
-    ids = set()
-    for lineno, line in enumerate(text.splitlines(), 1):
-        try:
-            ids.add(json.loads(line)["question_id"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise ConfigError(
-                f"{out}:{lineno}: not a labelled KodCode row; refusing to append to it"
-            ) from None
-    return ids
-
-
-def _append(out: Path, problems: list[Problem]) -> None:
-    from rlcoder.data.problems import problem_to_row
-
-    with out.open("a", encoding="utf-8") as f:
-        f.write("".join(json.dumps(problem_to_row(p), ensure_ascii=False) + "\n" for p in problems))
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def label_problems(
@@ -74,15 +43,12 @@ def label_problems(
     """Label `problems` by `n` samples each of `model` into `out` (.jsonl), `chunk` problems at a time.
     An existing `out` is continued only with `resume`: nothing is overwritten."""
     from rlcoder.data.labels import labelled
+    from rlcoder.data.problems import problem_to_row
     from rlcoder.data.prompts import prompts_for
     from rlcoder.eval.sampling import sample_and_score
     from rlcoder.learn.loader import load_tokenizer
 
-    if out.suffix != ".jsonl":
-        raise ConfigError(f"--out {out}: labels are appended as JSON lines; name a .jsonl file")
-    if out.exists() and not resume:
-        raise ConfigError(f"--out {out} exists: pass --resume to continue it (nothing is overwritten)")
-    done = labelled_ids(out)
+    done = claim_appendable(out, resume)
     report = LabelReport(skipped=sum(p.problem_id in done for p in problems))
     todo = {p.problem_id: p for p in problems if p.problem_id not in done}
     model_path = resolve_model_path(model)
@@ -105,7 +71,7 @@ def label_problems(
                     report.unscored.append(g.problem_id)
                 else:
                     rows.append(row)
-            _append(out, rows)
+            append_jsonl(out, [problem_to_row(p) for p in rows])
             report.labelled.extend(rows)
             log(f"[label] {start + len(part)}/{len(prompts)} problems labelled")
     return report

@@ -6,15 +6,14 @@ questions already in either file are skipped; nothing is overwritten."""
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from pathlib import Path
 
-from rlcoder.config import ConfigError, RunConfig
+from rlcoder.config import RunConfig
 from rlcoder.console import Log, log_stderr
 from rlcoder.data.synthesis import Outcome, synthesis_message, synthesize
 from rlcoder.run.model_paths import resolve_model_path
 from rlcoder.run.services import ray_session, reward_scorer, rollout_fleet
+from rlcoder.run_dir import append_jsonl, claim_appendable
 
 
 def rejected_path(out: Path) -> Path:
@@ -39,26 +38,13 @@ def load_questions(source: str, limit: int | None = None) -> list[tuple[str, str
     return out
 
 
-def _seen(path: Path) -> set[str]:
-    if not path.is_file():
-        return set()
-    return {json.loads(line)["question_id"] for line in path.read_text().splitlines() if line.strip()}
-
-
-def _append(path: Path, rows: list[dict]) -> None:
-    with path.open("a", encoding="utf-8") as f:
-        f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def write_outcomes(out: Path, outcomes: list[Outcome]) -> tuple[int, int]:
     """Append verified triplets to `out` and the rest to its .rejected.jsonl; (verified, rejected)."""
     from rlcoder.data.problems import problem_to_row
 
     kept = [o for o in outcomes if o.verified is not None]
     rows = [{**problem_to_row(o.problem()), "synthesis_attempts": len(o.attempts)} for o in kept]
-    _append(out, rows)
+    append_jsonl(out, rows)
     rejected = [
         {
             "question_id": o.question_id,
@@ -68,7 +54,7 @@ def write_outcomes(out: Path, outcomes: list[Outcome]) -> tuple[int, int]:
         for o in outcomes
         if o.verified is None
     ]
-    _append(rejected_path(out), rejected)
+    append_jsonl(rejected_path(out), rejected)
     return len(kept), len(rejected)
 
 
@@ -89,11 +75,7 @@ def synthesize_problems(
     from rlcoder.records import RolloutRequest
     from rlcoder.specs import sampling_spec
 
-    if out.suffix != ".jsonl":
-        raise ConfigError(f"--out {out}: triplets are appended as JSON lines; name a .jsonl file")
-    if (out.exists() or rejected_path(out).exists()) and not resume:
-        raise ConfigError(f"--out {out} exists: pass --resume to continue it (nothing is overwritten)")
-    done = _seen(out) | _seen(rejected_path(out))
+    done = claim_appendable(out, resume, rejected_path(out))
     todo = [(qid, q) for qid, q in questions if qid not in done]
     model_path = resolve_model_path(model)
     tokenizer = load_tokenizer(cfg, model_path)

@@ -11,8 +11,7 @@ from rlcoder.data.labels import labelled, pass_sequence, select_by_pass_rate
 from rlcoder.data.problems import bundled_problems, load_problems, problem_to_row, row_to_problem
 from rlcoder.records import Problem, Verdict, VerdictStatus
 from rlcoder.run.job import select_train
-from rlcoder.run.label import labelled_ids
-from rlcoder.run_dir import RunDir
+from rlcoder.run_dir import RunDir, written_ids
 
 P, F, INFRA = VerdictStatus.PASS, VerdictStatus.FAIL, VerdictStatus.INFRA_ERROR
 PROBLEM = Problem("p", "q", "def f():\n    return 1\n", "from solution import f\n")
@@ -106,10 +105,10 @@ def test_the_rl_stage_selects_by_pass_rate_and_records_it(tmp_path):
 
 def test_an_interrupted_label_file_is_continued_not_overwritten(tmp_path):
     out = tmp_path / "l.jsonl"
-    assert labelled_ids(out) == set()
+    assert written_ids(out) == set()
     row = json.dumps(problem_to_row(labelled(PROBLEM, verdicts(P))))
     out.write_text(row + "\n" + row[:20])  # a kill mid-write
-    assert labelled_ids(out) == {"p"} and out.read_text() == row + "\n"
+    assert written_ids(out) == {"p"} and out.read_text() == row + "\n"
     out.write_text("not json\n")
     with pytest.raises(ConfigError, match=r"l\.jsonl:1"):
-        labelled_ids(out)
+        written_ids(out)
